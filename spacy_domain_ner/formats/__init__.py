@@ -1,0 +1,1 @@
+"""Readers for the corpus formats that `convert` turns into DocBin files."""
