@@ -309,6 +309,41 @@ def stats_path_for(output: Path) -> Path:
     return output.with_suffix(".stats.json")
 
 
+def _convert_all(paths: Iterable[Path], settings: Dict[str, Any]) -> List[ConvertedDocument]:
+    documents: List[ConvertedDocument] = []
+    for path in paths:
+        documents.extend(convert_file(Path(path), **settings))
+    return documents
+
+
+def _collect(
+    outputs: Dict[Path, Tuple[List[Doc], ConversionStats]], documents: List[ConvertedDocument],
+    targets: Dict[str, Path], assignment: Optional[Dict[str, str]] = None,
+) -> None:
+    """Add converted documents to their output (by split name when `assignment` is given)."""
+    for converted in documents:
+        target = targets[assignment[converted.doc_id]] if assignment is not None else targets[""]
+        docs, stats = outputs.setdefault(target, ([], ConversionStats()))
+        docs.extend(converted.docs)
+        stats.add(converted.stats)
+
+
+def _split(documents: List[ConvertedDocument], fractions: Sequence[float], seed: int) -> Dict[str, str]:
+    ids = [doc.doc_id for doc in documents]
+    duplicates = sorted(d for d, n in Counter(ids).items() if n > 1)
+    if duplicates:
+        raise ValueError(f"cannot split by document: duplicate document ids {duplicates[:5]}")
+    return split_documents(ids, fractions=fractions, seed=seed)
+
+
+def _write(outputs: Dict[Path, Tuple[List[Doc], ConversionStats]]) -> Dict[Path, Dict[str, Any]]:
+    for path, (_, stats) in outputs.items():
+        if not stats.to_dict()["reconciled"]:  # a bug guard: never write unreconciled output
+            raise RuntimeError(f"{path}: entity counts do not reconcile: {stats.to_dict()}")
+    _atomic_write_all(outputs)
+    return {path: stats.to_dict() for path, (_, stats) in outputs.items()}
+
+
 def convert(
     inputs: Iterable[Path], output: Path, *, file_format: str = "auto", scheme: str = "auto",
     label_map: Optional[LabelMap] = None, n_sents: int = 10, lang: str = "en",
@@ -324,31 +359,50 @@ def convert(
     seed (int): The split's seed.
     RETURNS (Dict[Path, Dict[str, Any]]): The stats of each written file.
     """
-    documents: List[ConvertedDocument] = []
-    for path in inputs:
-        documents.extend(
-            convert_file(
-                Path(path), file_format=file_format, scheme=scheme, label_map=label_map,
-                n_sents=n_sents, lang=lang, text_key=text_key,
-            )
-        )
-    if split is None:
-        assignment = {doc.doc_id: "" for doc in documents}
-        targets = {"": output}
+    settings = dict(file_format=file_format, scheme=scheme, label_map=label_map, n_sents=n_sents, lang=lang, text_key=text_key)
+    if split is not None:
+        return convert_corpus(train=list(inputs), output_dir=output, split=split, seed=seed, **settings)
+    outputs: Dict[Path, Tuple[List[Doc], ConversionStats]] = {}
+    _collect(outputs, _convert_all(inputs, settings), {"": output})
+    return _write(outputs)
+
+
+def convert_corpus(
+    *, train: Sequence[Path], output_dir: Path, dev: Sequence[Path] = (), test: Sequence[Path] = (),
+    split: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0, file_format: str = "auto", scheme: str = "auto",
+    label_map: Optional[LabelMap] = None, n_sents: int = 10, lang: str = "en", text_key: str = "text",
+) -> Dict[Path, Dict[str, Any]]:
+    """Build output_dir/train.spacy and dev.spacy (and test.spacy when there is a test part).
+
+    With no dev files, the train files are split by document with `split`
+    (train/dev or train/dev/test); with dev files, train and dev (and test, if
+    given) are converted as they are. All files appear together or not at all.
+
+    train (Sequence[Path]): Training corpus files.
+    output_dir (Path): The directory that receives the DocBins and their stats.
+    dev (Sequence[Path]): Development corpus files, if the corpus has a split.
+    test (Sequence[Path]): Test corpus files, if any.
+    split (Sequence[float]): Fractions for the split when no dev files are given.
+    seed (int): The split's seed.
+    file_format, scheme, label_map, n_sents, lang, text_key: See `convert_file`.
+    RETURNS (Dict[Path, Dict[str, Any]]): The stats of each written file.
+    """
+    if not train:
+        raise ValueError("no training corpus given")
+    if test and not dev:
+        raise ValueError("a test corpus needs a dev corpus too (or give neither and split the training corpus)")
+    settings = dict(file_format=file_format, scheme=scheme, label_map=label_map, n_sents=n_sents, lang=lang, text_key=text_key)
+    outputs: Dict[Path, Tuple[List[Doc], ConversionStats]] = {}
+    if dev:
+        for name, paths in (("train", train), ("dev", dev), ("test", test)):
+            if paths:
+                target = output_dir / f"{name}.spacy"
+                outputs[target] = ([], ConversionStats())
+                _collect(outputs, _convert_all(paths, settings), {"": target})
     else:
-        ids = [doc.doc_id for doc in documents]
-        duplicates = sorted(d for d, n in Counter(ids).items() if n > 1)
-        if duplicates:
-            raise ValueError(f"cannot split by document: duplicate document ids {duplicates[:5]}")
-        assignment = split_documents(ids, fractions=split, seed=seed)
-        targets = {name: output / f"{name}.spacy" for name in SPLIT_NAMES[: len(split)]}
-    outputs: Dict[Path, Tuple[List[Doc], ConversionStats]] = {p: ([], ConversionStats()) for p in targets.values()}
-    for converted in documents:
-        docs, stats = outputs[targets[assignment[converted.doc_id]]]
-        docs.extend(converted.docs)
-        stats.add(converted.stats)
-    for path, (_, stats) in outputs.items():
-        if not stats.to_dict()["reconciled"]:  # a bug guard: never write unreconciled output
-            raise RuntimeError(f"{path}: entity counts do not reconcile: {stats.to_dict()}")
-    _atomic_write_all(outputs)
-    return {path: stats.to_dict() for path, (_, stats) in outputs.items()}
+        documents = _convert_all(train, settings)
+        targets = {name: output_dir / f"{name}.spacy" for name in SPLIT_NAMES[: len(split)]}
+        for path in targets.values():  # a split part may get no document; it is still written
+            outputs[path] = ([], ConversionStats())
+        _collect(outputs, documents, targets, _split(documents, split, seed))
+    return _write(outputs)

@@ -1,11 +1,20 @@
 """`convert`: corpora to DocBin."""
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 import typer
 
 from ..formats.base import ConversionError
 from ._app import app, fail
+
+
+def _print_results(results: Dict[Path, Dict[str, Any]]) -> None:
+    for path, stats in results.items():
+        typer.echo(
+            f"{path}: {stats['documents']} documents, {stats['sentences']} sentences, {stats['tokens']} tokens, "
+            f"{stats['entities_written']} entities written, {stats['entities_dropped']} dropped, "
+            f"{len(stats['repaired'])} repaired"
+        )
 
 
 @app.command("convert")
@@ -33,9 +42,34 @@ def convert_cli(
         )
     except (ConversionError, ValueError) as err:
         fail(err)
-    for path, stats in results.items():
-        typer.echo(
-            f"{path}: {stats['documents']} documents, {stats['sentences']} sentences, {stats['tokens']} tokens, "
-            f"{stats['entities_written']} entities written, {stats['entities_dropped']} dropped, "
-            f"{len(stats['repaired'])} repaired"
+    _print_results(results)
+
+@app.command("corpus")
+def corpus_cli(
+    train: List[Path] = typer.Option(..., "--train", help="Training corpus file (repeat for several)"),
+    output_dir: Path = typer.Option(..., "--output", "-o", help="Directory for train.spacy, dev.spacy and test.spacy"),
+    dev: List[Path] = typer.Option([], "--dev", help="Dev corpus file; without one the training corpus is split"),
+    test: List[Path] = typer.Option([], "--test", help="Test corpus file (needs --dev)"),
+    split: str = typer.Option("0.8,0.1,0.1", "--split", help="Document-level split fractions used when no --dev is given"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split"),
+    file_format: str = typer.Option("auto", "--format", "-f", help="auto, ener, conll, jsonl or labelstudio"),
+    scheme: str = typer.Option("auto", "--scheme", help="Tag scheme of token formats: auto, iob1, iob2, io, biluo, iobes"),
+    label_map: Optional[Path] = typer.Option(None, "--label-map", "-m", help="JSON label map (rename, merge, drop)"),
+    n_sents: int = typer.Option(10, "--n-sents", "-n", help="Sentences per Doc for token formats (0: whole documents)"),
+    lang: str = typer.Option("en", "--lang", help="spaCy language of the tokenizer"),
+) -> None:
+    """Build a training corpus (train, dev and test DocBins) from given splits or by splitting documents."""
+    from ..convert import convert_corpus
+    from ..labels import load_label_map
+
+    # Project variables pass "" for an unused corpus.
+    dev, test = [p for p in dev if str(p) not in ("", ".")], [p for p in test if str(p) not in ("", ".")]
+    try:
+        results = convert_corpus(
+            train=train, dev=dev, test=test, output_dir=output_dir, split=[float(x) for x in split.split(",")],
+            seed=seed, file_format=file_format, scheme=scheme, label_map=load_label_map(label_map),
+            n_sents=n_sents, lang=lang,
         )
+    except (ConversionError, ValueError) as err:
+        fail(err)
+    _print_results(results)

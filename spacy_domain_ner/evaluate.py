@@ -1,0 +1,434 @@
+"""Score NER predictions against gold Docs: entity P/R/F, a token-level BIO report,
+a label confusion table, a seeded sample of errors with context, and speed.
+
+Entity scores are spaCy's own (`spacy.scorer.get_ner_prf`, what `spacy evaluate`
+reports): exact span and label match, with predicted entities projected onto the
+gold tokens through `Example` alignment, so a pipeline whose tokenizer differs
+from the gold tokenization is scored correctly. The token report and the
+confusion table use the same projection.
+
+Span matching for the confusion table and the errors, per document, one to one:
+1. exact boundaries and the same label: correct;
+2. exact boundaries, another label: a "label" error;
+3. the remaining pairs by largest token overlap (ties: earliest gold, then
+   earliest prediction): a "boundary" error with the same label,
+   "label_boundary" with another;
+4. a gold entity left over is "missed" (predicted as O), a prediction left over
+   is "spurious" (gold O).
+As in spaCy's scorer, a prediction that touches gold tokens with missing
+annotation is ignored, and so are docs without entity annotation.
+
+The token report has the layout of scikit-learn's
+`classification_report(y_true, y_pred, labels=<every tag but O>, output_dict=True,
+zero_division=0)` over the BIO tags of the gold tokens: O is left out of the
+averages (it would dominate them); `token_accuracy` counts every token.
+"""
+import os
+import random
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import srsly
+from spacy.language import Language
+from spacy.scorer import get_ner_prf
+from spacy.tokens import Doc, DocBin, Span
+from spacy.training import Example
+from spacy.vocab import Vocab
+from tqdm import tqdm
+
+from .labels import LabelMap
+
+ERROR_TYPES = ("label", "boundary", "label_boundary", "missed", "spurious")
+CONTEXT_TOKENS = 10
+# (start, end, label) on the gold tokens
+SpanKey = Tuple[int, int, str]
+# (kind, gold index or None, predicted index or None)
+Match = Tuple[str, Optional[int], Optional[int]]
+
+
+def load_gold(path: Path, *, vocab: Optional[Vocab] = None) -> List[Doc]:
+    """Read the Docs of a DocBin file.
+
+    path (Path): The .spacy file.
+    vocab (Optional[Vocab]): The vocab of the Docs; a new one by default.
+    RETURNS (List[Doc]): The Docs, in file order.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    try:
+        docs = list(DocBin().from_disk(path).get_docs(vocab or Vocab()))
+    except Exception as err:  # msgpack/zlib raise many types on a file that is not a DocBin
+        raise ValueError(f"{path}: not a spaCy DocBin file ({type(err).__name__}: {err})") from None
+    if not docs:
+        raise ValueError(f"{path}: the DocBin has no documents")
+    return docs
+
+
+def apply_label_map(docs: Sequence[Doc], label_map: Optional[LabelMap], *, name: str = "gold") -> List[Doc]:
+    """Copy Docs with their entity labels mapped; a label mapped to null drops the entity (its tokens become O).
+
+    Only `label_map.labels`/`unmapped` apply here; raw tag fixes (`tags`) are a conversion-time matter.
+
+    docs (Sequence[Doc]): The Docs (not modified).
+    label_map (Optional[LabelMap]): The map; None returns the Docs themselves.
+    name (str): "gold" or "predicted", for error messages.
+    RETURNS (List[Doc]): The mapped Docs.
+    """
+    if label_map is None:
+        return list(docs)
+    mapped = []
+    for i, doc in enumerate(docs):
+        new = doc.copy()
+        kept, dropped = [], []
+        for ent in new.ents:
+            try:
+                target = label_map.map(ent.label_)
+            except ValueError as err:
+                raise ValueError(f"{name} doc {i}, entity {ent.text!r}: {err}") from None
+            if target is None:
+                dropped.append(ent)
+            else:
+                kept.append(Span(new, ent.start, ent.end, label=target, kb_id=ent.kb_id))
+        # "unmodified" keeps tokens with missing annotation missing
+        new.set_ents(kept, outside=dropped, default="unmodified")
+        mapped.append(new)
+    return mapped
+
+
+def project_predictions(example: Example) -> List[SpanKey]:
+    """Predicted entities on the gold tokens, as spaCy's NER scorer sees them.
+
+    example (Example): predicted = the pipeline's Doc, reference = the gold Doc.
+    RETURNS (List[SpanKey]): (start, end, label) per scorable prediction, in order.
+    """
+    align = example.alignment.x2y
+    spans = []
+    for ent in example.predicted.ents:
+        indices = align[ent.start : ent.end]
+        if len(indices) and all(t.ent_iob != 0 for t in example.reference[indices[0] : indices[-1] + 1]):
+            spans.append((int(indices[0]), int(indices[-1]) + 1, ent.label_))
+    return spans
+
+
+def match_spans(gold: Sequence[SpanKey], predicted: Sequence[SpanKey]) -> List[Match]:
+    """Pair gold and predicted spans of one doc (see the module docstring for the order).
+
+    gold (Sequence[SpanKey]): Gold (start, end, label).
+    predicted (Sequence[SpanKey]): Predicted (start, end, label) on the same tokens.
+    RETURNS (List[Match]): (kind, gold index, predicted index); kind is "correct" or one of ERROR_TYPES.
+    """
+    matches: List[Match] = []
+    free_gold, free_pred = set(range(len(gold))), set(range(len(predicted)))
+    by_bounds: Dict[Tuple[int, int], List[int]] = defaultdict(list)
+    for g, (start, end, _) in enumerate(gold):
+        by_bounds[(start, end)].append(g)
+    for same_label, kind in ((True, "correct"), (False, "label")):
+        for p, (start, end, label) in enumerate(predicted):
+            if p not in free_pred:
+                continue
+            for g in by_bounds[(start, end)]:
+                if g in free_gold and (gold[g][2] == label) == same_label:
+                    matches.append((kind, g, p))
+                    free_gold.discard(g)
+                    free_pred.discard(p)
+                    break
+    pairs = []
+    for g in sorted(free_gold):
+        for p in sorted(free_pred):
+            overlap = min(gold[g][1], predicted[p][1]) - max(gold[g][0], predicted[p][0])
+            if overlap > 0:
+                pairs.append((-overlap, g, p))
+    for _, g, p in sorted(pairs):
+        if g in free_gold and p in free_pred:
+            matches.append(("boundary" if gold[g][2] == predicted[p][2] else "label_boundary", g, p))
+            free_gold.discard(g)
+            free_pred.discard(p)
+    matches.extend(("missed", g, None) for g in sorted(free_gold))
+    matches.extend(("spurious", None, p) for p in sorted(free_pred))
+    return matches
+
+
+def bio_tags(n_tokens: int, spans: Sequence[SpanKey]) -> List[str]:
+    """BIO tags of spans over `n_tokens` tokens; where spans overlap, the earlier one wins.
+
+    n_tokens (int): The number of tokens.
+    spans (Sequence[SpanKey]): (start, end, label).
+    RETURNS (List[str]): One tag per token.
+    """
+    tags = ["O"] * n_tokens
+    for start, end, label in spans:
+        if all(tags[i] == "O" for i in range(start, end)):
+            tags[start : end] = [f"B-{label}"] + [f"I-{label}"] * (end - start - 1)
+    return tags
+
+
+def _prf(tp: int, n_pred: int, n_true: int) -> Tuple[float, float, float]:
+    # Same formulas and zero_division=0 as scikit-learn, so values compare exactly.
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_true if n_true else 0.0
+    f1 = 2 * tp / (n_pred + n_true) if n_pred + n_true else 0.0
+    return precision, recall, f1
+
+
+def token_report(y_true: Sequence[str], y_pred: Sequence[str]) -> Dict[str, Dict[str, float]]:
+    """scikit-learn's classification_report(output_dict=True, zero_division=0) over every tag but O.
+
+    y_true (Sequence[str]): Gold tags.
+    y_pred (Sequence[str]): Predicted tags, aligned with y_true.
+    RETURNS (Dict[str, Dict[str, float]]): Per tag and "micro avg", "macro avg", "weighted avg":
+        precision, recall, f1-score, support.
+    """
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"token report: {len(y_true)} gold tags but {len(y_pred)} predicted tags")
+    tags = sorted((set(y_true) | set(y_pred)) - {"O"})
+    true_n, pred_n = Counter(y_true), Counter(y_pred)
+    tp = Counter(t for t, p in zip(y_true, y_pred) if t == p)
+    report: Dict[str, Dict[str, float]] = {}
+    for tag in tags:
+        p, r, f = _prf(tp[tag], pred_n[tag], true_n[tag])
+        report[tag] = {"precision": p, "recall": r, "f1-score": f, "support": true_n[tag]}
+    support = sum(true_n[t] for t in tags)
+    p, r, f = _prf(sum(tp[t] for t in tags), sum(pred_n[t] for t in tags), support)
+    report["micro avg"] = {"precision": p, "recall": r, "f1-score": f, "support": support}
+    for name, weights in (("macro avg", {t: 1 for t in tags}), ("weighted avg", {t: true_n[t] for t in tags})):
+        total = sum(weights.values())
+        report[name] = {
+            key: (sum(report[t][key] * weights[t] for t in tags) / total if total else 0.0)
+            for key in ("precision", "recall", "f1-score")
+        }
+        report[name]["support"] = support
+    return report
+
+
+def _context(doc: Doc, gold: Optional[SpanKey], pred: Optional[SpanKey]) -> str:
+    """The text around an error, gold span in [[...]], predicted span (on the gold tokens) in {{...}}."""
+    spans = [s for s in (gold, pred) if s is not None]
+    lo = max(0, min(s[0] for s in spans) - CONTEXT_TOKENS)
+    hi = min(len(doc), max(s[1] for s in spans) + CONTEXT_TOKENS)
+    first, last = doc[lo].idx, doc[hi - 1].idx + len(doc[hi - 1].text)
+    # (char, order, marker): at one position closings come before openings, {{ nests inside [[.
+    marks = []
+    for span, (opening, closing), inner in ((gold, ("[[", "]]"), 0), (pred, ("{{", "}}"), 1)):
+        if span is not None:
+            marks.append((doc[span[0]].idx, 2 + inner, opening))
+            marks.append((doc[span[1] - 1].idx + len(doc[span[1] - 1].text), 1 - inner, closing))
+    pieces, cursor = [], first
+    for char, _, marker in sorted(marks):
+        pieces.extend([doc.text[cursor:char], marker])
+        cursor = char
+    pieces.append(doc.text[cursor:last])
+    text = " ".join("".join(pieces).split())
+    return ("… " if lo > 0 else "") + text + (" …" if hi < len(doc) else "")
+
+
+def evaluate_docs(
+    predicted: List[Doc], gold: List[Doc], *, gold_map: Optional[LabelMap] = None,
+    pred_map: Optional[LabelMap] = None, n_errors: int = 20, seed: int = 0,
+) -> Dict[str, Any]:
+    """Score predicted Docs against gold Docs of the same texts (no pipeline involved).
+
+    predicted (List[Doc]): The pipeline's Docs.
+    gold (List[Doc]): The gold Docs, in the same order.
+    gold_map (Optional[LabelMap]): Maps the gold labels to the evaluation label set.
+    pred_map (Optional[LabelMap]): Maps the predicted labels to the evaluation label set.
+    n_errors (int): How many errors to sample (all when there are fewer).
+    seed (int): Seed of the error sample.
+    RETURNS (Dict[str, Any]): ents_p, ents_r, ents_f (None without any entity), ents_per_type,
+        token_report, token_accuracy, confusion, errors, speed (None here).
+    """
+    if len(predicted) != len(gold):
+        raise ValueError(f"{len(predicted)} predicted docs but {len(gold)} gold docs")
+    if n_errors < 0:
+        raise ValueError(f"n_errors must be >= 0, not {n_errors}")
+    for i, (pred, ref) in enumerate(zip(predicted, gold)):
+        if pred.text != ref.text:
+            raise ValueError(f"doc {i}: the predicted text differs from the gold text ({pred.text[:40]!r}...)")
+    gold = apply_label_map(gold, gold_map, name="gold")
+    predicted = apply_label_map(predicted, pred_map, name="predicted")
+    # spaCy's scorer skips docs without entity annotation; so does everything below
+    indexed = [(i, Example(pred, ref)) for i, (pred, ref) in enumerate(zip(predicted, gold)) if ref.has_annotation("ENT_IOB")]
+    scores = get_ner_prf([eg for _, eg in indexed])
+    kinds: Counter = Counter()
+    counts: Dict[str, Counter] = defaultdict(Counter)
+    matrix: Dict[Tuple[str, str], int] = Counter()
+    errors: List[Dict[str, Any]] = []
+    y_true: List[str] = []
+    y_pred: List[str] = []
+    for i, eg in indexed:
+        ref = eg.reference
+        gold_spans = [(e.start, e.end, e.label_) for e in ref.ents]
+        pred_spans = project_predictions(eg)
+        known = [t.ent_iob != 0 for t in ref]
+        true_tags, pred_tags = bio_tags(len(ref), gold_spans), bio_tags(len(ref), pred_spans)
+        y_true.extend(t for t, k in zip(true_tags, known) if k)
+        y_pred.extend(t for t, k in zip(pred_tags, known) if k)
+        for kind, g, p in match_spans(gold_spans, pred_spans):
+            g_span = gold_spans[g] if g is not None else None
+            p_span = pred_spans[p] if p is not None else None
+            g_label, p_label = (g_span[2] if g_span else "O"), (p_span[2] if p_span else "O")
+            matrix[(g_label, p_label)] += 1
+            kinds[kind] += 1
+            counts[g_label]["tp" if kind == "correct" else "fn"] += g_span is not None
+            counts[p_label]["fp"] += kind != "correct" and p_span is not None
+            if kind != "correct":
+                errors.append({
+                    "type": kind, "doc": i,
+                    "doc_id": ref.user_data.get("doc_id"),
+                    "gold": {"label": g_label, "text": ref[g_span[0] : g_span[1]].text} if g_span else None,
+                    "predicted": {"label": p_label, "text": ref[p_span[0] : p_span[1]].text} if p_span else None,
+                    "context": _context(ref, g_span, p_span),
+                })
+    counts.pop("O", None)
+    per_type = {}
+    for label, prf in sorted((scores["ents_per_type"] or {}).items()):
+        c = counts[label]
+        per_type[label] = {**prf, "tp": c["tp"], "fp": c["fp"], "fn": c["fn"], "support": c["tp"] + c["fn"]}
+    labels = sorted({label for pair in matrix for label in pair} - {"O"}) + ["O"]
+    rng = random.Random(seed)
+    sample = sorted(rng.sample(range(len(errors)), min(n_errors, len(errors))))
+    return {
+        "ents_p": scores["ents_p"], "ents_r": scores["ents_r"], "ents_f": scores["ents_f"],
+        "ents_per_type": per_type,
+        "token_report": token_report(y_true, y_pred),
+        "token_accuracy": sum(t == p for t, p in zip(y_true, y_pred)) / len(y_true) if y_true else None,
+        "confusion": {
+            "matching": "exact boundaries (same label, then other label), then largest token overlap, one to one; "
+            "O = no entity (gold O: spurious, predicted O: missed)",
+            "labels": labels,
+            "matrix": {g: {p: matrix[(g, p)] for p in labels} for g in labels},
+            "counts": {kind: kinds[kind] for kind in ("correct",) + ERROR_TYPES},
+        },
+        "errors": {"total": len(errors), "seed": seed, "sample": [errors[j] for j in sample]},
+        "speed": None,
+        "n_docs": len(gold), "n_tokens": sum(len(d) for d in gold),
+    }
+
+
+
+def evaluate_pipeline(
+    nlp: Language, gold_docs: List[Doc], *, batch_size: int = 64, gold_map: Optional[LabelMap] = None,
+    pred_map: Optional[LabelMap] = None, n_errors: int = 20, seed: int = 0, progress: bool = True,
+    desc: str = "evaluate",
+) -> Dict[str, Any]:
+    """Run a pipeline over the gold texts and score it, with its speed.
+
+    nlp (Language): The pipeline.
+    gold_docs (List[Doc]): The gold Docs; the pipeline reads their texts.
+    batch_size (int): Batch size of `nlp.pipe`.
+    gold_map, pred_map, n_errors, seed: See `evaluate_docs`.
+    progress (bool): Show a tqdm progress bar.
+    desc (str): The progress bar's label.
+    RETURNS (Dict[str, Any]): The `evaluate_docs` result, with speed: words (the pipeline's tokens),
+        docs, seconds, words_per_second, batch_size.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, not {batch_size}")
+    texts = [doc.text for doc in gold_docs]
+    start = time.perf_counter()
+    predicted = list(
+        tqdm(nlp.pipe(texts, batch_size=batch_size), total=len(texts), desc=desc, unit="doc", disable=not progress)
+    )
+    seconds = time.perf_counter() - start
+    result = evaluate_docs(predicted, gold_docs, gold_map=gold_map, pred_map=pred_map, n_errors=n_errors, seed=seed)
+    n_words = sum(len(doc) for doc in predicted)
+    result["speed"] = {
+        "words": n_words, "docs": len(predicted), "seconds": seconds,
+        "words_per_second": n_words / seconds if seconds > 0 else None, "batch_size": batch_size,
+    }
+    return result
+
+
+def _pct(value: Optional[float]) -> str:
+    return "–" if value is None else f"{100 * value:.2f}"
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> List[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines.extend("| " + " | ".join(_cell(c) for c in row) + " |" for row in rows)
+    return lines + [""]
+
+
+def report_markdown(result: Dict[str, Any]) -> str:
+    """A Markdown report of an evaluation result (entity scores in %, token report as fractions).
+
+    result (Dict[str, Any]): The result of `evaluate_docs` / `evaluate_pipeline`, maybe with `robustness`.
+    RETURNS (str): The report.
+    """
+    lines = ["# NER evaluation", "", f"{result.get('n_docs', '?')} docs, {result.get('n_tokens', '?')} gold tokens.", ""]
+    lines += ["## Entities (exact span and label)", ""]
+    lines += _table(["", "P", "R", "F"], [["all", _pct(result["ents_p"]), _pct(result["ents_r"]), _pct(result["ents_f"])]])
+    lines += _table(
+        ["label", "P", "R", "F", "TP", "FP", "FN", "support"],
+        [[label, _pct(s["p"]), _pct(s["r"]), _pct(s["f"]), s["tp"], s["fp"], s["fn"], s["support"]]
+         for label, s in result["ents_per_type"].items()],
+    )
+    lines += ["## Tokens (BIO tags; O left out of the averages)", ""]
+    lines += _table(
+        ["tag", "precision", "recall", "f1-score", "support"],
+        [[tag, f"{s['precision']:.4f}", f"{s['recall']:.4f}", f"{s['f1-score']:.4f}", s["support"]]
+         for tag, s in result["token_report"].items()],
+    )
+    if result.get("token_accuracy") is not None:
+        lines += [f"Token accuracy (all tags): {result['token_accuracy']:.4f}", ""]
+    confusion = result["confusion"]
+    lines += ["## Confusion (rows: gold, columns: predicted)", "", f"Matching: {confusion['matching']}.", ""]
+    lines += _table(["gold \\ predicted"] + confusion["labels"],
+                    [[g] + [confusion["matrix"][g][p] for p in confusion["labels"]] for g in confusion["labels"]])
+    lines += [", ".join(f"{kind}: {n}" for kind, n in confusion["counts"].items()), ""]
+    errors = result["errors"]
+    lines += ["## Errors", "", f"{len(errors['sample'])} of {errors['total']} errors (seed {errors['seed']}); "
+              "gold span in [[...]], predicted span in {{...}}.", ""]
+    lines += _table(
+        ["type", "doc", "gold", "predicted", "context"],
+        [[e["type"], e["doc_id"] if e.get("doc_id") is not None else e["doc"],
+          f"{e['gold']['text']} ({e['gold']['label']})" if e["gold"] else "–",
+          f"{e['predicted']['text']} ({e['predicted']['label']})" if e["predicted"] else "–", e["context"]]
+         for e in errors["sample"]],
+    )
+    speed = result.get("speed")
+    if speed:
+        wps = speed["words_per_second"]
+        lines += ["## Speed", "", f"{speed['words']} words in {speed['seconds']:.2f} s: "
+                  f"{'–' if wps is None else f'{wps:,.0f}'} words/s (batch size {speed['batch_size']}).", ""]
+    robustness = result.get("robustness")
+    if robustness:
+        lines += ["## Robustness (entity scores on perturbed gold sets)", "", f"Seed {robustness['seed']}.", ""]
+        lines += _table(
+            ["perturbation", "P", "R", "F", "ΔF", "entities changed"],
+            [[r["perturbation"], _pct(r["ents_p"]), _pct(r["ents_r"]), _pct(r["ents_f"]),
+              "–" if r["delta_f"] is None else f"{100 * r['delta_f']:+.2f}", f"{r['entities_changed']}/{r['entities']}"]
+             for r in robustness["rows"]],
+        )
+    return "\n".join(lines)
+
+
+def write_report(result: Dict[str, Any], *, output: Path, markdown: Optional[Path] = None) -> None:
+    """Write the JSON result (and a Markdown report); both appear only once both are complete.
+
+    result (Dict[str, Any]): The evaluation result.
+    output (Path): The JSON file.
+    markdown (Optional[Path]): The Markdown file, or None.
+    """
+    targets = [(Path(output), lambda p: srsly.write_json(p, result))]
+    if markdown is not None:
+        targets.append((Path(markdown), lambda p: Path(p).write_text(report_markdown(result), encoding="utf8")))
+    staged: List[Tuple[Path, Path]] = []
+    try:
+        for target, write in targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            staged.append((tmp, target))
+            write(tmp)
+        for tmp, target in staged:
+            os.replace(tmp, target)
+    finally:
+        for tmp, _ in staged:
+            if tmp.exists():
+                tmp.unlink()
