@@ -1,0 +1,106 @@
+"""`mine-kb` (annotated DocBins -> KB JSONL) and `add-knowledge` (trained pipeline + KB -> new pipeline)."""
+import os
+import shutil
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ._app import app, fail
+
+
+def _groups(value: str) -> List[str]:
+    return [g.strip() for g in value.split(",") if g.strip()]
+
+
+@app.command("mine-kb")
+def mine_kb_cli(
+    inputs: List[Path] = typer.Argument(..., help="Annotated .spacy files to mine"),
+    output: Path = typer.Option(..., "--output", "-o", help="Output KB .jsonl"),
+    curated: Optional[Path] = typer.Option(None, "--curated", "-c", help="Curated KB .jsonl to merge with (it wins on conflicts)"),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write the mining/merge report (JSON) here"),
+    min_count: int = typer.Option(3, "--min-count", help="Least occurrences of a string's majority label"),
+    min_purity: float = typer.Option(0.9, "--min-purity", help="Least share of the majority label"),
+    o_weight: float = typer.Option(1.0, "--o-weight", help="Weight of an un-annotated occurrence against a string"),
+    exclude_groups: str = typer.Option("citation", "--exclude-groups", help="Comma-separated curated KB groups to skip"),
+    lang: str = typer.Option("en", "--lang", help="spaCy language whose tokenizer splits phrases"),
+) -> None:
+    """Mine a dictionary of unambiguous entity strings, merged with a curated KB if given."""
+    import spacy
+    import srsly
+    from spacy.tokens import DocBin
+    from tqdm import tqdm
+
+    from ..knowledge import KnowledgeError, merge_kb, mine_kb, read_kb, write_kb
+
+    nlp = spacy.blank(lang)
+    try:
+        docs = []
+        for path in inputs:
+            if not path.is_file():
+                raise ValueError(f"{path}: no such file")
+            docs.extend(tqdm(DocBin().from_disk(path).get_docs(nlp.vocab), desc=f"reading {path.name}", leave=False))
+        entries, mined_report = mine_kb(docs, min_count=min_count, min_purity=min_purity, o_weight=o_weight)
+        result = {"mined": mined_report}
+        if curated is not None:
+            entries, merge_report = merge_kb(read_kb(curated, exclude_groups=_groups(exclude_groups)), entries, nlp=nlp)
+            result["merge"] = merge_report
+        write_kb(entries, output)
+        if report is not None:
+            srsly.write_json(report, result)
+    except (KnowledgeError, ValueError) as err:
+        fail(err)
+    typer.echo(f"{output}: {len(entries)} entries ({mined_report['kept']} of {mined_report['candidates']} mined strings kept)")
+    if "merge" in result:
+        conflicts = result["merge"]["conflicts"]
+        typer.echo(f"merge: {result['merge']['duplicates']} duplicates of curated entries, {len(conflicts)} conflicts (curated wins)")
+        for conflict in conflicts:
+            typer.echo(
+                f"  conflict: {conflict['text']!r} mined as {conflict['mined_label']}, "
+                f"curated {conflict['curated_label']} ({conflict['curated_source']})"
+            )
+
+
+@app.command("add-knowledge")
+def add_knowledge_cli(
+    model_dir: Path = typer.Argument(..., help="Trained pipeline directory"),
+    kb: Path = typer.Argument(..., help="KB .jsonl"),
+    output_dir: Path = typer.Argument(..., help="Output pipeline directory (replaced atomically)"),
+    mode: str = typer.Option("fill", "--mode", help="fill, override or trusted"),
+    name: str = typer.Option("legal_knowledge", "--name", help="Component name"),
+    exclude_groups: str = typer.Option("citation", "--exclude-groups", help="Comma-separated KB groups to skip"),
+    case_sensitive: bool = typer.Option(True, "--case-sensitive/--case-insensitive", help="Default for phrases that do not say"),
+    trusted_precision: float = typer.Option(0.9, "--trusted-precision", help="Least precision of an overriding entry in trusted mode"),
+    strict_labels: bool = typer.Option(True, "--strict-labels/--any-labels", help="Fail on KB labels the ner does not know"),
+) -> None:
+    """Add the legal_knowledge component after ner to a trained pipeline, without retraining."""
+    import spacy
+
+    from ..fusion import add_knowledge
+    from ..knowledge import KnowledgeError
+
+    output_dir = output_dir.resolve()
+    tmp = output_dir.with_name(f".{output_dir.name}.{os.getpid()}.tmp")
+    old = output_dir.with_name(f".{output_dir.name}.{os.getpid()}.old")
+    try:
+        if not model_dir.is_dir():
+            raise ValueError(f"{model_dir}: no such pipeline directory")
+        nlp = spacy.load(model_dir)
+        component = add_knowledge(
+            nlp, kb_path=kb, mode=mode, name=name, exclude_groups=_groups(exclude_groups), case_sensitive=case_sensitive,
+            trusted_precision=trusted_precision, strict_labels=strict_labels,
+        )
+        nlp.to_disk(tmp)
+        # A directory cannot be os.replace'd over a non-empty one: move the old one aside first.
+        if output_dir.exists():
+            os.replace(output_dir, old)
+        os.replace(tmp, output_dir)
+    except (KnowledgeError, ValueError, OSError) as err:
+        if old.exists() and not output_dir.exists():
+            os.replace(old, output_dir)  # put the previous output back
+        fail(err)
+    finally:
+        for path in (tmp, old):
+            if path.exists():
+                shutil.rmtree(path)
+    typer.echo(f"{output_dir}: {', '.join(nlp.pipe_names)} ({len(component.entries)} KB entries, mode {mode})")
