@@ -89,7 +89,8 @@ def read_jsonl_docs(path: Path, *, text_key: str = "text") -> List[RawDoc]:
     text = read_text(path)
     _check_not_binary(str(path), text)
     docs = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Split on "\n" only: str.splitlines() also splits on U+2028, form feeds etc., which JSON strings may hold raw.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         location = f"{path}:{number}"
