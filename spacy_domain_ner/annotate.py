@@ -75,6 +75,8 @@ import spacy
 from spacy.language import Language
 from tqdm import tqdm
 
+from . import atomic
+
 DEFAULT_MAX_CHARS = 100_000
 ENGINES = ("local", "ray")
 _BREAKS = ("\n\n", "\r\n\r\n", "\n", ". ", "? ", "! ", " ")
@@ -498,13 +500,8 @@ def render_batch(
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temp file, fsync it and rename it over `path`."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8") as file:
-        json.dump(data, file, indent=1)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(tmp, path)
+    """Write JSON atomically and fsync it: the checkpoint is the commit point."""
+    atomic.write_json_atomic(path, data, fsync=True)
 
 
 def input_fingerprint(path: Path) -> Dict[str, Any]:

@@ -7,7 +7,6 @@ serialized to temporary files first and renamed into place only when every one
 of them is complete, so a failed run leaves no partial output behind.
 """
 import hashlib
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +15,9 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import spacy
 import srsly
 from spacy.language import Language
-from spacy.pipeline import Sentencizer
 from spacy.tokens import Doc, DocBin, Span
 
+from .atomic import write_all_atomically
 from .formats.base import ConversionError, SpanRecord, TokenDocument
 from .formats.columns import all_tags, read_conll, read_ener_csv
 from .formats.spans import read_jsonl, read_label_studio
@@ -283,25 +282,12 @@ def split_documents(
 
 
 def _atomic_write_all(outputs: Dict[Path, Tuple[List[Doc], ConversionStats]]) -> None:
-    """Write every DocBin and its stats JSON, renaming into place only once all are complete."""
-    staged: List[Tuple[Path, Path]] = []
-    try:
-        for path, (docs, stats) in outputs.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            stats_path = stats_path_for(path)
-            for target, write in (
-                (path, lambda p, docs=docs: DocBin(docs=docs, store_user_data=True).to_disk(p)),
-                (stats_path, lambda p, stats=stats: srsly.write_json(p, stats.to_dict())),
-            ):
-                tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-                staged.append((tmp, target))
-                write(tmp)
-        for tmp, target in staged:
-            os.replace(tmp, target)
-    finally:
-        for tmp, _ in staged:
-            if tmp.exists():
-                tmp.unlink()
+    """Write every DocBin and its stats JSON; all files appear together or not at all."""
+    targets = []
+    for path, (docs, stats) in outputs.items():
+        targets.append((path, lambda p, docs=docs: DocBin(docs=docs, store_user_data=True).to_disk(p)))
+        targets.append((stats_path_for(path), lambda p, stats=stats: srsly.write_json(p, stats.to_dict())))
+    write_all_atomically(targets)
 
 
 def stats_path_for(output: Path) -> Path:

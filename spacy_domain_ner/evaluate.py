@@ -28,7 +28,6 @@ The token report has the layout of scikit-learn's
 zero_division=0)` over the BIO tags of the gold tokens: O is left out of the
 averages (it would dominate them); `token_accuracy` counts every token.
 """
-import os
 import random
 import time
 from collections import Counter, defaultdict
@@ -43,6 +42,7 @@ from spacy.training import Example
 from spacy.vocab import Vocab
 from tqdm import tqdm
 
+from .atomic import write_all_atomically
 from .labels import LabelMap
 
 ERROR_TYPES = ("label", "boundary", "label_boundary", "missed", "spurious")
@@ -424,19 +424,4 @@ def write_report(result: Dict[str, Any], *, output: Path, markdown: Optional[Pat
     targets = [(Path(output), lambda p: srsly.write_json(p, result))]
     if markdown is not None:
         targets.append((Path(markdown), lambda p: Path(p).write_text(report_markdown(result), encoding="utf8")))
-    for target, _ in targets:  # os.replace would fail only after the other file is in place
-        if target.is_dir():
-            raise IsADirectoryError(f"{target}: is a directory")
-    staged: List[Tuple[Path, Path]] = []
-    try:
-        for target, write in targets:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            staged.append((tmp, target))
-            write(tmp)
-        for tmp, target in staged:
-            os.replace(tmp, target)
-    finally:
-        for tmp, _ in staged:
-            if tmp.exists():
-                tmp.unlink()
+    write_all_atomically(targets)

@@ -16,7 +16,6 @@ when loading; the starter KB puts citations E-NER leaves untagged in group "cita
 and `meta` (free-form, kept as is). Unknown keys are errors, so typos do not pass silently.
 """
 import json
-import os
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -27,6 +26,8 @@ from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.schemas import validate_token_pattern
 from spacy.tokens import Doc
+
+from .atomic import write_all_atomically
 
 try:  # Python >= 3.11
     from re import _constants as _sre_constants
@@ -308,17 +309,12 @@ def write_kb(entries: Iterable[KnowledgeEntry], path: Path) -> None:
     entries (Iterable[KnowledgeEntry]): The entries.
     path (Path): The output file.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    def write(tmp: Path) -> None:
         with tmp.open("w", encoding="utf8") as handle:
             for entry in entries:
                 handle.write(json.dumps(entry.to_dict(), ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+
+    write_all_atomically([(Path(path), write)])
 
 
 def mine_kb(

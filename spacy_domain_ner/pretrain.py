@@ -29,6 +29,7 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from tqdm import tqdm
 
 from . import mlm_data
+from .atomic import write_json_atomic
 from .mlm_data import PackedBlocks
 from .offline import DEFAULT_MODEL, resolve_model_name
 
@@ -371,13 +372,6 @@ def load_checkpoint(path: Path, *, model: Any, optimizer: Any, scheduler: Any, s
 
 
 # -- output -------------------------------------------------------------------
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temp file and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf8")
-    os.replace(tmp, path)
 
 
 def export_encoder(model: Any, tokenizer: Any, *, source: str, output: Path, metrics: Dict[str, Any]) -> None:

@@ -41,12 +41,28 @@ def test_corpus_counts_reconcile(project):
 
 
 def test_metrics_written(project):
-    metrics = srsly.read_json(project / "metrics" / "ner_trf.json")
+    metrics = srsly.read_json(project / "metrics" / "legal.json")
     assert 0.0 <= metrics["ents_f"] <= 1.0
     assert set(metrics["ents_per_type"]) <= {
         "BUSINESS", "GOVERNMENT", "COURT", "LOCATION", "PERSON", "LEGISLATION/ACT", "MISCELLANEOUS"
     }
-    assert (project / "metrics" / "ner_trf.md").read_text().strip()
+    assert (project / "metrics" / "legal.md").read_text().strip()
+    # The legal model with the knowledge component is scored next to it.
+    assert 0.0 <= srsly.read_json(project / "metrics" / "fusion.json")["ents_f"] <= 1.0
+
+
+def test_cross_domain_report(project):
+    for name in ("news_on_news", "news_on_legal", "legal_on_legal", "legal_on_news", "fusion_on_legal"):
+        metrics = srsly.read_json(project / "metrics" / f"{name}.json")
+        assert set(metrics["ents_per_type"]) <= {"PER", "ORG", "LOC", "MISC"}, name
+    assert "robustness" in srsly.read_json(project / "metrics" / "legal_on_legal.json")
+    report_dir = project / "reports" / "legal_ner"
+    report = (report_dir / "report.md").read_text()
+    assert "news" in report and "legal" in report
+    pngs = list(report_dir.glob("*.png"))
+    assert pngs and all(p.read_bytes().startswith(b"\x89PNG") for p in pngs)
+    assert all(p.name in report for p in pngs)
+    assert "<html" in (report_dir / "predictions.html").read_text().lower()
 
 
 def test_wheel_loads_offline_in_fresh_venv(project, tmp_path):

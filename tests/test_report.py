@@ -1,0 +1,352 @@
+"""Tests of spacy_domain_ner.report and the `report` CLI, from tiny hand-made metrics JSONs."""
+import json
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytest
+import spacy
+import srsly
+from spacy.tokens import Doc, Span
+from typer.testing import CliRunner
+
+import spacy_domain_ner.cli.report  # noqa: F401  (registers the command)
+from spacy_domain_ner.cli import app
+from spacy_domain_ner.evaluate import evaluate_pipeline
+from spacy_domain_ner.report import (
+    DEFAULT_SENTENCES, build_report, collect_metrics, cross_domain_matrix, grouped_bars_png, heatmap_png,
+    load_metrics, load_sentences, load_times, load_training_meta, order_variants, parse_name, render_predictions,
+    write_report_dir,
+)
+from spacy_domain_ner.robustness import evaluate_robustness
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+runner = CliRunner()
+
+
+def metrics(f: Optional[float], per_type: Optional[Dict[str, float]] = None,
+            robustness: Optional[Dict[str, float]] = None) -> Dict[str, Any]:
+    """A metrics dict shaped like `evaluate`'s output; robustness: perturbation -> F1 (clean first)."""
+    data: Dict[str, Any] = {"ents_p": f, "ents_r": f, "ents_f": f,
+                            "ents_per_type": {k: {"p": v, "r": v, "f": v} for k, v in (per_type or {}).items()}}
+    if robustness is not None:
+        clean = robustness["clean"]
+        data["robustness"] = {"seed": 0, "noise_rate": 0.2, "skipped": {}, "rows": [
+            {"perturbation": k, "ents_p": v, "ents_r": v, "ents_f": v, "delta_f": v - clean,
+             "entities_changed": 0, "entities": 4} for k, v in robustness.items()]}
+    return data
+
+
+# The 2x2 cross-domain fixture; hand-computed: news gap 0.90 - 0.40 = 0.50, legal gap 0.80 - 0.50 = 0.30,
+# capability misalignment = news on news - news on legal = 0.50.
+CROSS = {
+    ("news", "news"): metrics(0.90, {"PER": 0.95, "ORG": 0.85}),
+    ("news", "legal"): metrics(0.40, {"PER": 0.60, "ORG": 0.20}, robustness={"clean": 0.40, "upper": 0.25, "typos": 0.30}),
+    ("legal", "legal"): metrics(0.80, {"PER": 0.70, "ORG": 0.90}),
+    ("legal", "news"): metrics(0.50),
+}
+
+
+def write_metrics(directory: Path, data: Dict[tuple, Dict[str, Any]]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for (model, test), m in data.items():
+        srsly.write_json(directory / f"{model}_on_{test}.json", m)
+
+
+def png_names(markdown: str) -> List[str]:
+    return re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", markdown)
+
+
+@pytest.fixture(scope="module")
+def ruler_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Blank English + EntityRuler, saved to disk."""
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns([
+        {"label": "COURT", "pattern": "Ninth Circuit"},
+        {"label": "GOVERNMENT", "pattern": "Securities and Exchange Commission"},
+        {"label": "ORG", "pattern": "Acme"},
+        {"label": "PER", "pattern": "Bob"},
+    ])
+    path = tmp_path_factory.mktemp("pipe") / "ruler"
+    nlp.to_disk(path)
+    return path
+
+
+def test_parse_name() -> None:
+    assert parse_name("news_on_legal") == ("news", "legal")
+    assert parse_name("ner_trf") == ("ner_trf", "dev")
+    assert parse_name("ner_trf", default_test="legal7") == ("ner_trf", "legal7")
+    for bad in ("a_on_b_on_c", "_on_legal", "news_on_", ""):
+        with pytest.raises(ValueError, match="expected <model>_on_<testset>"):
+            parse_name(bad)
+
+
+def test_cross_domain_matrix_hand_computed() -> None:
+    cross = cross_domain_matrix(CROSS)
+    assert cross["models"] == ["legal", "news"] and cross["test_sets"] == ["legal", "news"]
+    assert cross["matrix"] == {"legal": {"legal": 0.80, "news": 0.50}, "news": {"legal": 0.40, "news": 0.90}}
+    news, legal = cross["per_model"]["news"], cross["per_model"]["legal"]
+    assert news["in_domain_test"] == "news" and news["in_domain_f"] == 0.90 and news["cross_domain_f"] == 0.40
+    assert news["gap"] == pytest.approx(0.50)
+    assert legal["in_domain_f"] == 0.80 and legal["cross_domain_f"] == 0.50 and legal["gap"] == pytest.approx(0.30)
+    mis = cross["misalignment"]
+    assert (mis["model"], mis["own_test"], mis["legal_test"]) == ("news", "news", "legal")
+    assert (mis["own_f"], mis["legal_f"]) == (0.90, 0.40) and mis["value"] == pytest.approx(0.50)
+
+
+def test_cross_domain_matrix_explicit_homes_mean_and_missing() -> None:
+    data = {
+        ("general", "conll"): metrics(0.92), ("general", "ener4"): metrics(0.35), ("general", "fin"): metrics(0.45),
+        ("trf", "ener4"): metrics(0.81), ("trf", "conll"): metrics(0.55),
+        ("cnn", "fin"): metrics(0.70),
+        ("trf", "dev7"): metrics(0.77),  # not anybody's in-domain test set: not a column
+    }
+    homes = {"general": "conll", "trf": "ener4", "cnn": "fin"}
+    cross = cross_domain_matrix(data, in_domain=homes, general="general", legal_test="ener4")
+    assert cross["test_sets"] == ["conll", "ener4", "fin"]
+    assert cross["matrix"]["trf"]["fin"] is None and "dev7" not in cross["matrix"]["trf"]
+    # general: cross-domain = mean(0.35, 0.45) = 0.40, gap 0.52; trf: only conll known, gap 0.26; cnn: none
+    assert cross["per_model"]["general"]["cross_domain_f"] == pytest.approx(0.40)
+    assert cross["per_model"]["general"]["gap"] == pytest.approx(0.52)
+    assert cross["per_model"]["trf"]["gap"] == pytest.approx(0.26)
+    assert cross["per_model"]["cnn"]["cross_domain_f"] is None and cross["per_model"]["cnn"]["gap"] is None
+    assert cross["misalignment"]["value"] == pytest.approx(0.92 - 0.35)
+    # no legal cell for the general model, or the general model unknown: no misalignment
+    assert cross_domain_matrix(data, in_domain=homes, general="general", legal_test="nope")["misalignment"] is None
+    assert cross_domain_matrix(data, in_domain=homes, general="nobody", legal_test="ener4")["misalignment"] is None
+    # fewer than two models on their own test set: no matrix (ents_f None counts as missing)
+    assert cross_domain_matrix({("news", "news"): metrics(0.9), ("legal", "legal"): metrics(None)}) is None
+    assert cross_domain_matrix({("a", "b"): metrics(0.5)}) is None
+
+
+def test_order_variants() -> None:
+    assert order_variants(["zeta", "fusion", "news", "alpha", "dapt", "legal", "adversarial"]) == [
+        "news", "legal", "dapt", "adversarial", "fusion", "alpha", "zeta"]
+
+
+def test_load_metrics_errors_name_the_file(tmp_path: Path) -> None:
+    good = tmp_path / "good.json"
+    srsly.write_json(good, metrics(None))
+    assert load_metrics(good)["ents_f"] is None
+    cases = {
+        "broken.json": ("{not json", "not valid JSON"),
+        "nof.json": (json.dumps({"ents_p": 0.5}), "no 'ents_f' key"),
+        "list.json": ("[1, 2]", "no 'ents_f' key"),
+        "percent.json": (json.dumps({"ents_f": 85.3}), "fraction in"),
+        "text.json": (json.dumps({"ents_f": "0.8"}), "fraction in"),
+        "types.json": (json.dumps({"ents_f": 0.5, "ents_per_type": [1]}), "'ents_per_type' must be"),
+    }
+    for name, (content, message) in cases.items():
+        (tmp_path / name).write_text(content, encoding="utf8")
+        with pytest.raises(ValueError, match=message) as err:
+            load_metrics(tmp_path / name)
+        assert str(tmp_path / name) in str(err.value)
+
+
+def test_collect_metrics(tmp_path: Path) -> None:
+    write_metrics(tmp_path / "m", {("news", "news"): metrics(0.9), ("news", "legal"): metrics(0.4)})
+    srsly.write_json(tmp_path / "m" / "ner_trf.json", metrics(0.7))
+    srsly.write_json(tmp_path / "m" / "ner_trf.time.json", {"seconds": 90})
+    srsly.write_json(tmp_path / "other.json", metrics(0.33))
+    found, sources, times = collect_metrics(dirs=[tmp_path / "m"], specs=[f"news:legal={tmp_path / 'other.json'}",
+                                                                            f"fusion={tmp_path / 'other.json'}"])
+    assert set(found) == {("news", "news"), ("news", "legal"), ("ner_trf", "dev"), ("fusion", "dev")}
+    assert found[("news", "legal")]["ents_f"] == 0.33  # the explicit spec wins
+    assert sources[("ner_trf", "dev")] == tmp_path / "m" / "ner_trf.json"
+    assert times == {"ner_trf": 90.0}
+    for spec in ("noequals", "=x.json", "a_on_b=x.json", "m="):
+        with pytest.raises(ValueError, match="expected MODEL=PATH"):
+            collect_metrics(specs=[spec])
+    with pytest.raises(ValueError, match="no such metrics file"):
+        collect_metrics(specs=[f"x={tmp_path / 'missing.json'}"])
+    with pytest.raises(ValueError, match="no such metrics directory"):
+        collect_metrics(dirs=[tmp_path / "nope"])
+    (tmp_path / "m2").mkdir()
+    srsly.write_json(tmp_path / "m2" / "news_on_news.json", metrics(0.1))
+    with pytest.raises(ValueError, match="is also in"):
+        collect_metrics(dirs=[tmp_path / "m", tmp_path / "m2"])
+    srsly.write_json(tmp_path / "m2" / "a_on_b_on_c.json", metrics(0.1))
+    with pytest.raises(ValueError, match="a_on_b_on_c.json"):
+        collect_metrics(dirs=[tmp_path / "m2"])
+
+
+def test_load_times_and_training_meta(tmp_path: Path) -> None:
+    srsly.write_json(tmp_path / "t.json", {"legal": 600, "dapt": 1200.5})
+    assert load_times(tmp_path / "t.json") == {"legal": 600.0, "dapt": 1200.5}
+    (tmp_path / "one.json").write_text("42", encoding="utf8")
+    assert load_times(tmp_path / "one.json", model="news") == {"news": 42.0}
+    for content, message in (("[1]", "expected a JSON object"), ('{"a": -1}', "number of seconds"),
+                             ('{"a": "1"}', "number of seconds"), ("{oops", "not valid JSON")):
+        (tmp_path / "bad.json").write_text(content, encoding="utf8")
+        with pytest.raises(ValueError, match=message):
+            load_times(tmp_path / "bad.json")
+    meta_dir = tmp_path / "training" / "legal" / "model-best"
+    meta_dir.mkdir(parents=True)
+    srsly.write_json(meta_dir / "meta.json", {"lang": "en", "performance": {"ents_f": 0.77, "speed": 1000}})
+    assert load_training_meta(tmp_path / "training", ["legal", "news"]) == {"legal": {"ents_f": 0.77, "speed": 1000}}
+    (meta_dir / "meta.json").write_text("{", encoding="utf8")
+    with pytest.raises(ValueError, match="meta.json: not valid JSON"):
+        load_training_meta(tmp_path / "training", ["legal"])
+    srsly.write_json(meta_dir / "meta.json", {"performance": [1]})
+    with pytest.raises(ValueError, match="'performance' object"):
+        load_training_meta(tmp_path / "training", ["legal"])
+
+
+def test_charts_are_png() -> None:
+    assert heatmap_png(["a", "b"], ["x"], [[0.5], [None]], title="t", xlabel="x", ylabel="y").startswith(PNG_MAGIC)
+    png = grouped_bars_png(["a", "b"], {"s1": [0.1, None], "s2": [0.3, 0.4]}, title="t", ylabel="F1", legend="set")
+    assert png.startswith(PNG_MAGIC)
+
+
+def test_build_report_sections_numbers_and_pngs() -> None:
+    files = build_report(CROSS, times={"legal": 600.0, "unused": 1.0},
+                         training_meta={"news": {"ents_f": 0.88}}, predictions_html="<html>page</html>")
+    md = files["report.md"]
+    assert md.startswith("# Legal-domain NER: evaluation report")
+    pngs = png_names(md)
+    assert sorted(pngs) == sorted(n for n in files if n.endswith(".png"))
+    assert set(pngs) == {"cross_domain.png", "ablation_f1.png", "labels_legal.png", "labels_news.png",
+                         "robustness_legal.png", "training_time.png"}
+    for name in pngs:
+        assert isinstance(files[name], bytes) and files[name].startswith(PNG_MAGIC)
+    # the matrix and gaps in %: hand-computed above
+    assert "| legal | 80.00 | 50.00 |" in md and "| news | 40.00 | 90.00 |" in md
+    assert "| news | news | 90.00 | 40.00 | +50.00 |" in md and "| legal | legal | 80.00 | 50.00 | +30.00 |" in md
+    assert "**Capability misalignment**: +50.00 points" in md
+    # ablation rows in workflow order, per-label and robustness tables (robustness only for news on legal)
+    assert md.index("| news | baseline") < md.index("| legal | + domain data")
+    assert "| variant | ORG | PER |" in md and "| news | 20.00 | 60.00 |" in md
+    assert "| news | 40.00 (+0.00) | 25.00 (-15.00) | 30.00 (-10.00) |" in md
+    assert "- No robustness results on `legal` for: legal." in md
+    assert "- No robustness results on `news` (evaluate with `--robustness`)." in md
+    # training: time for legal (10 min), meta F1 for news; "unused" is not a variant
+    assert "| legal | – | 10.0 |" in md and "| news | 88.00 | – |" in md and "unused" not in md
+    assert files["predictions.html"] == "<html>page</html>" and "(predictions.html)" in md
+
+
+def test_build_report_missing_pieces_are_notes() -> None:
+    files = build_report({("ner_trf", "dev"): metrics(0.7)}, variants=["news", "ner_trf"])
+    md = files["report.md"]
+    assert set(files) == {"report.md", "ablation_f1.png"}
+    for note in ("No cross-domain matrix", "Variants without metrics, left out: news.", "No per-label scores on `dev`.",
+                 "No robustness results on `dev`", "No training times", "No training meta.json",
+                 "No predictions page"):
+        assert note in md
+    assert "## Cross-domain matrix" not in md and "## Training" not in md and "predictions.html" not in md
+    with pytest.raises(ValueError, match="no metrics files"):
+        build_report({})
+
+
+def test_load_sentences(tmp_path: Path) -> None:
+    (tmp_path / "s.txt").write_text("The Court ruled.\n\n  Bob sued Acme.  \n", encoding="utf8")
+    assert load_sentences(tmp_path / "s.txt") == ["The Court ruled.", "Bob sued Acme."]
+    (tmp_path / "s.jsonl").write_text('{"text": "One."}\n\n{"text": "Two.", "meta": 1}\n', encoding="utf8")
+    assert load_sentences(tmp_path / "s.jsonl") == ["One.", "Two."]
+    (tmp_path / "bad.jsonl").write_text('{"text": "One."}\n{"text": 3}\n', encoding="utf8")
+    with pytest.raises(ValueError, match=r"bad.jsonl:2: expected an object"):
+        load_sentences(tmp_path / "bad.jsonl")
+    (tmp_path / "broken.jsonl").write_text('{"text": "One."}\n{oops\n', encoding="utf8")
+    with pytest.raises(ValueError, match=r"broken.jsonl:2: not valid JSON"):
+        load_sentences(tmp_path / "broken.jsonl")
+    (tmp_path / "empty.txt").write_text("\n \n", encoding="utf8")
+    with pytest.raises(ValueError, match="empty.txt: no sentences"):
+        load_sentences(tmp_path / "empty.txt")
+    with pytest.raises(ValueError, match="no such file"):
+        load_sentences(tmp_path / "missing.txt")
+
+
+def test_render_predictions(ruler_pipeline: Path) -> None:
+    assert 6 <= len(DEFAULT_SENTENCES) <= 10
+    nlp = spacy.load(ruler_pipeline)
+    html = render_predictions(nlp)
+    assert html.lstrip().lower().startswith("<!doctype html>") and html.count("<figure") == len(DEFAULT_SENTENCES)
+    assert "Ninth Circuit" in html and ">COURT</span>" in html and ">GOVERNMENT</span>" in html
+    html = render_predictions(nlp, ["Bob works at Acme."])
+    assert ">PER</span>" in html and ">ORG</span>" in html and html.count("<figure") == 1
+
+
+def test_write_report_dir_atomic(tmp_path: Path) -> None:
+    out = tmp_path / "docs" / "report"
+    write_report_dir({"report.md": "v1\n", "stale.png": PNG_MAGIC}, out)
+    assert (out / "report.md").read_text() == "v1\n" and (out / "stale.png").read_bytes() == PNG_MAGIC
+    write_report_dir({"report.md": "v2\n"}, out)
+    assert sorted(p.name for p in out.iterdir()) == ["report.md"] and (out / "report.md").read_text() == "v2\n"
+    with pytest.raises(ValueError, match="not a plain file name"):
+        write_report_dir({"report.md": "v3\n", "../escape.md": "x"}, out)
+    assert (out / "report.md").read_text() == "v2\n"  # the failed run left the old report in place
+    assert sorted(p.name for p in out.parent.iterdir()) == ["report"]  # and no temp dirs
+    other = tmp_path / "docs"
+    with pytest.raises(ValueError, match="without report.md"):
+        write_report_dir({"report.md": "x"}, other)
+    assert (out / "report.md").exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="not a directory"):
+        write_report_dir({"report.md": "x"}, tmp_path / "file")
+
+
+def test_real_evaluate_output_with_robustness(tmp_path: Path, ruler_pipeline: Path) -> None:
+    """The report reads what `evaluate` writes (here with the robustness suite) without adaptation."""
+    nlp = spacy.load(ruler_pipeline)
+    gold = []
+    for words, ents in ((["Acme", "hired", "Bob", "."], [(0, 1, "ORG"), (2, 3, "PER")]),
+                        (["Bob", "left", "Acme", "Corp", "."], [(0, 1, "PER"), (2, 4, "ORG")])):
+        doc = Doc(nlp.vocab, words=words)
+        doc.ents = [Span(doc, s, e, label=label) for s, e, label in ents]
+        gold.append(doc)
+    result = evaluate_pipeline(nlp, gold, progress=False)
+    result["robustness"] = evaluate_robustness(nlp, gold, perturbations=["upper"], clean=result, progress=False)
+    srsly.write_json(tmp_path / "ruler_on_toy.json", result)
+    found, sources, _ = collect_metrics(dirs=[tmp_path])
+    assert found[("ruler", "toy")]["ents_f"] == pytest.approx(0.75)  # 3 of 4 predicted, 3 of 4 gold
+    md = build_report(found, sources=sources)["report.md"]
+    assert "| ruler | toy | 75.00 |" in md and "## Robustness on `toy`" in md and "| ruler | 75.00 (+0.00) |" in md
+
+
+def test_cli_end_to_end(tmp_path: Path, ruler_pipeline: Path) -> None:
+    write_metrics(tmp_path / "metrics", CROSS)
+    srsly.write_json(tmp_path / "metrics" / "legal.time.json", {"seconds": 300})
+    srsly.write_json(tmp_path / "times.json", {"news": 1800})
+    meta_dir = tmp_path / "training" / "legal" / "model-best"
+    meta_dir.mkdir(parents=True)
+    srsly.write_json(meta_dir / "meta.json", {"performance": {"ents_f": 0.83}})
+    (tmp_path / "s.txt").write_text("The Ninth Circuit affirmed.\n", encoding="utf8")
+    out = tmp_path / "docs" / "report"
+    args = ["report", "--metrics-dir", str(tmp_path / "metrics"), "--times", str(tmp_path / "times.json"),
+            "--training-dir", str(tmp_path / "training"), "--displacy-model", str(ruler_pipeline),
+            "--sentences", str(tmp_path / "s.txt"), "--variants", "legal,news", "-o", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    md = (out / "report.md").read_text(encoding="utf8")
+    for name in png_names(md):
+        assert (out / name).read_bytes().startswith(PNG_MAGIC)
+    assert len(png_names(md)) == 6
+    assert md.index("| legal | + domain data") < md.index("| news | baseline")  # --variants order
+    assert "| legal | 83.00 | 5.0 |" in md and "| news | – | 30.0 |" in md
+    html = (out / "predictions.html").read_text(encoding="utf8")
+    assert ">COURT</span>" in html and html.count("<figure") == 1
+    # --in-domain names the homes explicitly; without the general model's legal cell: a note, no number
+    result = runner.invoke(app, ["report", "--metrics", f"gen:conll={tmp_path / 'metrics' / 'news_on_news.json'}",
+                                 "--metrics", f"trf:ener4={tmp_path / 'metrics' / 'legal_on_legal.json'}",
+                                 "--in-domain", "gen=conll", "--in-domain", "trf=ener4", "--general", "gen",
+                                 "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    md = (out / "report.md").read_text(encoding="utf8")
+    assert "| gen | conll | 90.00 | – | – |" in md and "No capability misalignment" in md
+    assert not (out / "predictions.html").exists()  # the directory was replaced as a whole
+
+
+def test_cli_errors(tmp_path: Path) -> None:
+    write_metrics(tmp_path / "metrics", {("news", "news"): metrics(0.9)})
+    (tmp_path / "metrics" / "legal_on_legal.json").write_text('{"ents_p": 0.5}', encoding="utf8")
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["report", "--metrics-dir", str(tmp_path / "metrics"), "-o", str(out)])
+    assert result.exit_code == 1 and "legal_on_legal.json" in result.output and "ents_f" in result.output
+    assert not out.exists() and not list(tmp_path.glob(".report*"))
+    for extra, message in ((["--sentences", "x.txt"], "only used with --displacy-model"),
+                           (["--in-domain", "news"], "expected NAME=VALUE"),
+                           (["--displacy-model", str(tmp_path / "nope")], "cannot load the pipeline")):
+        result = runner.invoke(app, ["report", "--metrics", f"news={tmp_path / 'metrics' / 'news_on_news.json'}",
+                                     "-o", str(out)] + extra)
+        assert result.exit_code == 1 and message in result.output, result.output
+    assert not out.exists()
