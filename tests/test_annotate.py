@@ -15,10 +15,8 @@ from typer.testing import CliRunner
 
 import spacy_domain_ner.annotate as annotate_module
 import spacy_domain_ner.cli.annotate  # noqa: F401  (registers the command)
-from spacy_domain_ner.annotate import (
-    IdStore, LocalExecutor, RunPaths, annotate, annotate_texts, load_pipeline, parse_line, read_items,
-    run_annotation, split_text,
-)
+from spacy_domain_ner.annotate import LocalExecutor, RunPaths, annotate, annotate_texts, load_pipeline, run_annotation
+from spacy_domain_ner.records import IdStore, parse_line, read_items, split_text
 from spacy_domain_ner.cli import app
 
 PATTERNS = [
