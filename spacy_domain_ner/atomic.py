@@ -6,6 +6,7 @@ when it is complete; on any error the temporary files are removed.
 """
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Callable, List, Sequence, Tuple
 
@@ -62,3 +63,37 @@ def write_json_atomic(path: Path, data: Any, *, fsync: bool = False) -> None:
                 os.fsync(handle.fileno())
 
     write_all_atomically([(Path(path), write)])
+
+
+def replace_directory(output: Path, write: Writer) -> None:
+    """Build a directory in a temporary sibling and swap it in for `output` as a whole.
+
+    A previous `output` is moved aside first (a directory cannot be renamed over a
+    non-empty one) and put back if anything fails, so `output` is always either the
+    old directory or the complete new one.
+
+    output (Path): The directory to create or replace; its parents are created.
+    write (Writer): Fills the (not yet existing) temporary directory it is given.
+    """
+    output = Path(output).resolve()
+    if output.exists() and not output.is_dir():
+        raise NotADirectoryError(f"{output}: exists and is not a directory")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path_for(output)
+    old = output.with_name(f".{output.name}.{os.getpid()}.old")
+    for stale in (tmp, old):
+        if stale.exists():
+            shutil.rmtree(stale)
+    try:
+        write(tmp)
+        if output.exists():
+            os.replace(output, old)
+        os.replace(tmp, output)
+    except BaseException:
+        if old.exists() and not output.exists():
+            os.replace(old, output)
+        raise
+    finally:
+        for path in (tmp, old):
+            if path.exists():
+                shutil.rmtree(path)

@@ -29,7 +29,7 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from tqdm import tqdm
 
 from . import mlm_data
-from .atomic import write_json_atomic
+from .atomic import replace_directory, write_json_atomic
 from .mlm_data import PackedBlocks
 from .offline import DEFAULT_MODEL, resolve_model_name
 
@@ -386,20 +386,13 @@ def export_encoder(model: Any, tokenizer: Any, *, source: str, output: Path, met
     missing, unexpected = base.load_state_dict(model.base_model.state_dict(), strict=False)
     if unexpected or any(not k.startswith("pooler.") for k in missing):
         raise RuntimeError(f"the trained encoder does not fit {type(base).__name__}: missing {missing}, unexpected {unexpected}")
-    output = output.resolve()
-    tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+
+    def write(tmp: Path) -> None:
         base.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         (tmp / METRICS_NAME).write_text(json.dumps(metrics, indent=2), encoding="utf8")
-        old = output.with_name(f".{output.name}.old-{os.getpid()}")
-        if output.exists():
-            os.replace(output, old)
-        os.replace(tmp, output)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    replace_directory(output, write)
 
 
 # -- the run --------------------------------------------------------------------

@@ -28,9 +28,7 @@ Scores are shown in % (gaps in points); the functions return fractions.
 """
 import io
 import math
-import os
 import re
-import shutil
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -38,6 +36,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import srsly
 from spacy import displacy
 from spacy.language import Language
+
+from .atomic import replace_directory
 
 # The workflow's variants, in ablation order, with the step each one adds.
 VARIANT_TITLES = {
@@ -523,13 +523,9 @@ def write_report_dir(files: Mapping[str, Union[str, bytes]], output: Path) -> No
         raise ValueError(f"{output}: exists and is not a directory")
     if output.is_dir() and any(output.iterdir()) and not (output / "report.md").is_file():
         raise ValueError(f"{output}: a non-empty directory without report.md; not replacing it")
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    old = output.with_name(f".{output.name}.{os.getpid()}.old")
-    for stale in (tmp, old):
-        if stale.exists():
-            shutil.rmtree(stale)
-    try:
-        tmp.mkdir(parents=True)
+
+    def write(tmp: Path) -> None:
+        tmp.mkdir()
         for name, content in files.items():
             if Path(name).name != name:
                 raise ValueError(f"{name!r}: not a plain file name")
@@ -537,15 +533,5 @@ def write_report_dir(files: Mapping[str, Union[str, bytes]], output: Path) -> No
                 (tmp / name).write_bytes(content)
             else:
                 (tmp / name).write_text(content, encoding="utf8")
-        # A directory cannot be os.replace'd over a non-empty one: move the old one aside first.
-        if output.exists():
-            os.replace(output, old)
-        os.replace(tmp, output)
-    except BaseException:
-        if old.exists() and not output.exists():
-            os.replace(old, output)
-        raise
-    finally:
-        for path in (tmp, old):
-            if path.exists():
-                shutil.rmtree(path)
+
+    replace_directory(output, write)

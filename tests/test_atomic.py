@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from spacy_domain_ner.atomic import temp_path_for, write_all_atomically, write_json_atomic
+from spacy_domain_ner.atomic import replace_directory, temp_path_for, write_all_atomically, write_json_atomic
 
 
 def test_all_or_nothing(tmp_path):
@@ -35,3 +35,34 @@ def test_directory_target_is_refused_before_writing(tmp_path):
 def test_json(tmp_path, fsync):
     write_json_atomic(tmp_path / "x" / "m.json", {"f": 0.5, "label": "LEGISLATION/ACT"}, fsync=fsync)
     assert json.loads((tmp_path / "x" / "m.json").read_text()) == {"f": 0.5, "label": "LEGISLATION/ACT"}
+
+
+def test_replace_directory_creates_parents_and_swaps(tmp_path):
+    target = tmp_path / "training" / "fusion" / "model-best"
+
+    def write(path):
+        path.mkdir()
+        (path / "config.cfg").write_text("new")
+
+    replace_directory(target, write)
+    assert (target / "config.cfg").read_text() == "new"
+    (target / "stale.txt").write_text("from the old run")
+    replace_directory(target, write)
+    assert sorted(p.name for p in target.iterdir()) == ["config.cfg"]
+    assert sorted(p.name for p in target.parent.iterdir()) == ["model-best"]
+
+
+def test_replace_directory_failure_keeps_the_old_one(tmp_path):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+
+    def broken(path):
+        path.mkdir()
+        (path / "half.txt").write_text("half")
+        raise RuntimeError("failed")
+
+    with pytest.raises(RuntimeError):
+        replace_directory(target, broken)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert (target / "old.txt").read_text() == "old"

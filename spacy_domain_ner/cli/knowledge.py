@@ -1,11 +1,10 @@
 """`mine-kb` (annotated DocBins -> KB JSONL) and `add-knowledge` (trained pipeline + KB -> new pipeline)."""
-import os
-import shutil
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
+from ..atomic import replace_directory
 from ._app import app, fail
 
 
@@ -79,9 +78,6 @@ def add_knowledge_cli(
     from ..fusion import add_knowledge
     from ..knowledge import KnowledgeError
 
-    output_dir = output_dir.resolve()
-    tmp = output_dir.with_name(f".{output_dir.name}.{os.getpid()}.tmp")
-    old = output_dir.with_name(f".{output_dir.name}.{os.getpid()}.old")
     try:
         if not model_dir.is_dir():
             raise ValueError(f"{model_dir}: no such pipeline directory")
@@ -90,17 +86,7 @@ def add_knowledge_cli(
             nlp, kb_path=kb, mode=mode, name=name, exclude_groups=_groups(exclude_groups), case_sensitive=case_sensitive,
             trusted_precision=trusted_precision, strict_labels=strict_labels,
         )
-        nlp.to_disk(tmp)
-        # A directory cannot be os.replace'd over a non-empty one: move the old one aside first.
-        if output_dir.exists():
-            os.replace(output_dir, old)
-        os.replace(tmp, output_dir)
+        replace_directory(output_dir, nlp.to_disk)
     except (KnowledgeError, ValueError, OSError) as err:
-        if old.exists() and not output_dir.exists():
-            os.replace(old, output_dir)  # put the previous output back
         fail(err)
-    finally:
-        for path in (tmp, old):
-            if path.exists():
-                shutil.rmtree(path)
     typer.echo(f"{output_dir}: {', '.join(nlp.pipe_names)} ({len(component.entries)} KB entries, mode {mode})")
