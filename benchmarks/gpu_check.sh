@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
     --max-steps) MAX_STEPS=$2; shift ;;
     --batch-size) BATCH_SIZE=$2; shift ;;
     --train-seconds) TRAIN_SECONDS=$2; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     -*) echo "error: unknown option $1" >&2; exit 2 ;;
     *) ENER=$1 ;;
   esac
@@ -143,11 +143,14 @@ def words_logger(path: str, max_seconds: float, progress_bar: bool = False):
 PY
 
 WARMUP=$((MAX_STEPS / 10))
-EVAL_EVERY=$((MAX_STEPS / 6 > 0 ? MAX_STEPS / 6 : 1))
+# Evaluations (~50 steps apart) are where training can stop: frequent enough that the first one,
+# which tells the logger how long an interval takes, comes well before the bound.
+EVAL_EVERY=$((MAX_STEPS / 12 > 0 ? MAX_STEPS / 12 : 1))
 MIXED=$([ "$GPU" -ge 0 ] && echo true || echo false)
 stamp "training configs/ner_trf.cfg (GPU id $GPU): at most $MAX_STEPS steps or about $TRAIN_SECONDS s, $BATCH_SIZE padded tokens a batch"
 rm -rf "$WORK/training" "$RESULTS/train_log.json"
 # The time bound is the logger's; `timeout` only guards against a hang (init, evaluation).
+status=0
 timeout --kill-after=20 $((TRAIN_SECONDS + 240)) \
   "$PY" -m spacy train configs/ner_trf.cfg --output "$WORK/training" --gpu-id "$GPU" \
   --code "$WORK/words_logger.py" \
@@ -157,7 +160,12 @@ timeout --kill-after=20 $((TRAIN_SECONDS + 240)) \
   --training.batcher.size "$BATCH_SIZE" --training.max_steps "$MAX_STEPS" \
   --training.eval_frequency "$EVAL_EVERY" --training.optimizer.learn_rate.warmup_steps "$WARMUP" \
   --training.logger.@loggers gpu_check.WordsLogger.v1 --training.logger.path "$RESULTS/train_log.json" \
-  --training.logger.max_seconds "$TRAIN_SECONDS"
+  --training.logger.max_seconds "$TRAIN_SECONDS" || status=$?
+if [ "$status" -eq 124 ]; then
+  echo "training ran into the $((TRAIN_SECONDS + 240)) s guard; evaluating the last model-best"
+elif [ "$status" -ne 0 ]; then
+  exit "$status"
+fi
 [ -d "$WORK/training/model-best" ] || { echo "error: no model-best: training did not reach an evaluation" >&2; exit 1; }
 
 stamp "evaluating model-best on dev (GPU id $GPU)"

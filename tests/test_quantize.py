@@ -1,0 +1,105 @@
+from pathlib import Path
+
+import numpy
+import pytest
+import spacy
+import torch
+from spacy.training import Example
+from spacy.util import load_config, load_model_from_config, registry
+
+from spacy_domain_ner.quantize import quantize_transformers, quantize_transformers_v1
+
+CONFIGS = Path(__file__).parent.parent / "configs"
+TEXT = "The Securities and Exchange Commission sued Acme Holdings in New York ."
+ENTS = [(4, 38, "GOVERNMENT"), (44, 57, "BUSINESS"), (61, 69, "LOCATION")]
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory) -> Path:
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    path = tmp_path_factory.mktemp("bert")
+    words = sorted({w.lower() for w in TEXT.split()} | set("abcdefghijklmnopqrstuvwxyz"))
+    (path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(path / "vocab.txt"))
+    tokenizer.save_pretrained(path)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37)
+    BertModel(config).save_pretrained(path)
+    return path
+
+
+def trf_pipeline(model_dir: Path):
+    config = load_config(CONFIGS / "ner_trf.cfg", overrides={"paths.transformer": str(model_dir)}, interpolate=True)
+    nlp = load_model_from_config(config, auto_fill=True)
+    examples = [Example.from_dict(nlp.make_doc(TEXT), {"entities": ENTS})]
+    optimizer = nlp.initialize(lambda: examples)
+    nlp.update(examples, sgd=optimizer, losses={})
+    return nlp
+
+
+def hidden(nlp) -> numpy.ndarray:
+    return numpy.asarray(nlp(TEXT)._.trf_data.model_output.last_hidden_state)
+
+
+def test_quantizes_linear_layers_and_keeps_outputs_close(tiny_bert):
+    nlp = trf_pipeline(tiny_bert)
+    before = hidden(nlp)
+    assert quantize_transformers(nlp) == ["transformer"]
+    module = nlp.get_pipe("transformer").model.layers[0].shims[0]._model
+    assert sum(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in module.modules()) == 2 * 6 + 1  # 6 a layer, pooler
+    assert not any(isinstance(m, torch.nn.Linear) for m in module.modules())
+    assert nlp.get_pipe("transformer").model.transformer is module
+    after = hidden(nlp)
+    assert after.shape == before.shape and not numpy.array_equal(after, before)
+    assert numpy.corrcoef(before.ravel(), after.ravel())[0, 1] > 0.99
+    doc = nlp(TEXT)
+    assert all(ent.label_ in {"GOVERNMENT", "BUSINESS", "LOCATION"} for ent in doc.ents)
+
+
+def test_float16_weights(tiny_bert):
+    nlp = trf_pipeline(tiny_bert)
+    assert quantize_transformers(nlp, dtype="float16") == ["transformer"]
+    module = nlp.get_pipe("transformer").model.layers[0].shims[0]._model
+    assert not any(isinstance(m, torch.nn.Linear) for m in module.modules())
+    assert hidden(nlp).shape[-1] == 32
+
+
+def test_saving_a_quantized_pipeline_raises_and_load_time_quantization_matches(tiny_bert, tmp_path):
+    nlp = trf_pipeline(tiny_bert)
+    nlp.to_disk(tmp_path / "float")  # the supported path: save first ...
+    quantize_transformers(nlp)
+    with pytest.raises(ValueError, match="save the pipeline before quantizing"):
+        nlp.to_disk(tmp_path / "quantized")
+    with pytest.raises(ValueError, match="random weights"):
+        nlp.to_bytes()
+    reloaded = spacy.load(tmp_path / "float")  # ... then quantize after loading
+    assert quantize_transformers(reloaded) == ["transformer"]
+    numpy.testing.assert_allclose(hidden(reloaded), hidden(nlp), rtol=1e-5, atol=1e-5)
+
+
+def test_pipeline_without_transformer_is_left_alone():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("ner")
+    assert quantize_transformers(nlp) == []
+
+
+def test_rejects_bad_dtype_uninitialized_and_non_cpu(tiny_bert, monkeypatch):
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        quantize_transformers(spacy.blank("en"), dtype="int4")
+    config = load_config(CONFIGS / "ner_trf.cfg", overrides={"paths.transformer": str(tiny_bert)}, interpolate=True)
+    with pytest.raises(ValueError, match="not initialized"):
+        quantize_transformers(load_model_from_config(config, auto_fill=True))
+    nlp = trf_pipeline(tiny_bert)
+    module = nlp.get_pipe("transformer").model.layers[0].shims[0]._model
+    monkeypatch.setattr(module, "parameters", lambda: iter([torch.empty(1, device="meta")]))
+    with pytest.raises(ValueError, match="CPU only"):
+        quantize_transformers(nlp)
+
+
+def test_registered_builder(tiny_bert):
+    assert registry.misc.get("spacy_domain_ner.quantize_transformers.v1") is quantize_transformers_v1
+    quantize = quantize_transformers_v1(dtype="qint8")
+    assert quantize(trf_pipeline(tiny_bert)) == ["transformer"]
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        quantize_transformers_v1(dtype="int4")
