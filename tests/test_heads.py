@@ -43,13 +43,7 @@ NEWS_TEXTS = [
 LEGAL_LABELS = ("BUSINESS", "COURT", "GOVERNMENT", "LEGISLATION/ACT", "LOCATION", "PERSON")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    # The tiny models are too small to gain from threads, which only contend.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -40,13 +40,7 @@ def corpus(n_docs: int = 14) -> list:
     return docs
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """A 32-wide model gains nothing from threads, and they slow a busy machine down."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -286,8 +280,6 @@ def test_a_shipped_mlm_head_is_kept(tmp_path, tiny_model):
 
 
 def test_sparse_head_loss_equals_the_full_forward(tiny_model):
-    from transformers import AutoTokenizer
-
     model, tokenizer, _ = pt.load_mlm_model(str(tiny_model))
     model.eval()
     blocks = mlm_data.pack_blocks(corpus(4), tokenizer=tokenizer, max_length=24)
