@@ -10,3 +10,30 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def save_tiny_bert(path, texts):
+    """Save a 2-layer, 32-wide BERT without dropout (passes are deterministic) and a tokenizer
+    whose vocabulary covers `texts` (lower-cased characters, their ## forms and the words).
+
+    path (Path): An existing, empty directory.
+    texts (Iterable[str]): The texts the tokenizer must cover.
+    RETURNS (Path): `path`, usable as a transformer name.
+    """
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    texts = list(texts)
+    chars = sorted(set("".join(texts).lower()) - {" "})
+    words = sorted({w.lower().strip(".,") for text in texts for w in text.split()} - set(chars))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + ["##" + c for c in chars] + words
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
+    BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True).save_pretrained(path)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=37, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(path)
+    return path

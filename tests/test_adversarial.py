@@ -17,8 +17,8 @@ from spacy.training.initialize import init_nlp
 from spacy.training.loop import train, train_while_improving
 from spacy.util import fix_random_seed, load_config, load_model_from_config, registry
 from thinc.api import Adam, Config
-from transformers import BertConfig, BertModel, BertTokenizerFast
 
+from conftest import save_tiny_bert
 from spacy_domain_ner.adversarial import (
     AdversarialState,
     adversarial_passes,
@@ -62,20 +62,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def bert_dir(tmp_path_factory) -> Path:
     """A tiny BERT (no dropout, so passes are deterministic) with its tokenizer."""
-    path = tmp_path_factory.mktemp("tiny_bert")
-    chars = sorted(set("".join(text for text, _ in TEXTS).lower()) - {" "})
-    words = sorted({w.lower().strip(".,") for text, _ in TEXTS for w in text.split()} - set(chars))
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + ["##" + c for c in chars] + words
-    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
-    BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True).save_pretrained(path)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=37, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(path)
-    return path
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), (text for text, _ in TEXTS))
 
 
 @pytest.fixture(scope="module")

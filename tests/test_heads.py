@@ -7,7 +7,6 @@ from typing import Dict, List, Tuple
 import numpy
 import pytest
 import spacy
-import torch
 from spacy.attrs import ENT_IOB, ENT_KB_ID, ENT_TYPE
 from spacy.tokens import DocBin, Span
 from spacy.training import Example
@@ -15,9 +14,9 @@ from spacy.training.initialize import init_nlp
 from spacy.training.loop import train
 from spacy.util import fix_random_seed, load_config, load_model_from_config, registry
 from thinc.api import SGD, Adam
-from transformers import BertConfig, BertModel, BertTokenizerFast
 
 import spacy_domain_ner.heads as heads
+from conftest import save_tiny_bert
 from spacy_domain_ner.heads import (
     GeneralEntityRecognizer,
     check_last_listener,
@@ -49,21 +48,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def bert_dir(tmp_path_factory) -> Path:
     """A tiny BERT (no dropout) with a tokenizer covering the test texts."""
-    path = tmp_path_factory.mktemp("tiny_bert")
-    texts = [text for text, _ in LEGAL_TEXTS + NEWS_TEXTS]
-    chars = sorted(set("".join(texts).lower()) - {" "})
-    words = sorted({w.lower().strip(".,") for text in texts for w in text.split()} - set(chars))
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars + ["##" + c for c in chars] + words
-    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf8")
-    BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True).save_pretrained(path)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=37, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(path)
-    return path
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), (text for text, _ in LEGAL_TEXTS + NEWS_TEXTS))
 
 
 def _docbin(path: Path, data: List[Tuple[str, list]]) -> Path:
