@@ -27,7 +27,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 TRF_CONFIG = ROOT / "configs" / "ner_trf.cfg"
@@ -181,6 +181,21 @@ def load_pipeline(model: str, *, ner_only: bool) -> Any:
     return nlp
 
 
+def budgeted(texts: Sequence[str], *, clock: Dict[str, float], batch_size: int, max_seconds: float) -> Iterator[str]:
+    """Yield texts until max_seconds have passed since clock["start"], checked at batch boundaries.
+
+    texts (Sequence[str]): The texts, at least one batch.
+    clock (Dict[str, float]): Holds "start", a time.perf_counter() value.
+    batch_size (int): Stop only after a whole number of batches.
+    max_seconds (float): Time budget.
+    RETURNS (Iterator[str]): The texts of the budget.
+    """
+    for i, text in enumerate(texts):
+        if i and i % batch_size == 0 and time.perf_counter() - clock["start"] >= max_seconds:
+            return
+        yield text
+
+
 def measure_inference(*, model: str, texts: List[str], batch_size: int, n_process: int,
                       max_seconds: float, ner_only: bool = False, quantize: bool = False) -> Dict[str, Any]:
     """Words/s of nlp.pipe over the texts, stopping at a batch boundary once max_seconds have passed.
@@ -193,8 +208,8 @@ def measure_inference(*, model: str, texts: List[str], batch_size: int, n_proces
     import spacy  # noqa: F401  (thinc imports torch, where installed)
 
     if n_process > 1 and "torch" in sys.modules:
-        # PyTorch's OpenMP pool is not fork-safe: once the parent has run torch ops on several
-        # threads, spaCy's forked workers hang on a lock. One thread a process avoids that.
+        # One torch thread a process: the workers share the cores, and PyTorch's OpenMP pool
+        # is not fork-safe once the parent has used it on several threads.
         sys.modules["torch"].set_num_threads(1)
     start = time.perf_counter()
     nlp = load_pipeline(model, ner_only=ner_only)
@@ -208,16 +223,15 @@ def measure_inference(*, model: str, texts: List[str], batch_size: int, n_proces
     list(nlp.pipe(texts[:2], batch_size=2))  # lazy initialisation stays out of the timing
     load_peak = reset_peak_rss()
     words = docs = 0
-    seconds = 0.0
-    start = time.perf_counter()
-    pipe = nlp.pipe(texts, batch_size=batch_size, n_process=n_process)
-    for docs, doc in enumerate(pipe, 1):
+    clock = {"start": time.perf_counter()}
+    # The input stops at a batch boundary once the budget is spent and the pipe runs dry. Breaking
+    # out of nlp.pipe instead deadlocks n_process > 1: spaCy's close joins workers that block on
+    # sending results down a pipe whose read end they inherited.
+    for doc in nlp.pipe(budgeted(texts, clock=clock, batch_size=batch_size, max_seconds=max_seconds),
+                        batch_size=batch_size, n_process=n_process):
+        docs += 1
         words += len(doc)
-        # Timed here: closing the generator joins spaCy's workers, which finish their queued batches.
-        seconds = time.perf_counter() - start
-        if docs % batch_size == 0 and seconds >= max_seconds:
-            break
-    pipe.close()
+    seconds = time.perf_counter() - clock["start"]
     pipe_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"words": words, "docs": docs, "seconds": seconds, "words_per_second": words / seconds,
             "load_seconds": load_seconds, "loaded_mb": loaded_mb, "pipes": nlp.pipe_names,

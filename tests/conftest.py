@@ -12,12 +12,13 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
-def save_tiny_bert(path, texts):
+def save_tiny_bert(path, texts, *, max_positions=128):
     """Save a 2-layer, 32-wide BERT without dropout (passes are deterministic) and a tokenizer
     whose vocabulary covers `texts` (lower-cased characters, their ## forms and the words).
 
     path (Path): An existing, empty directory.
     texts (Iterable[str]): The texts the tokenizer must cover.
+    max_positions (int): Position embeddings, i.e. the longest input in word pieces.
     RETURNS (Path): `path`, usable as a transformer name.
     """
     import torch
@@ -33,7 +34,7 @@ def save_tiny_bert(path, texts):
     config = BertConfig(
         vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
         intermediate_size=37, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-        max_position_embeddings=128,
+        max_position_embeddings=max_positions,
     )
     BertModel(config).save_pretrained(path)
     return path

@@ -9,6 +9,8 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
+from conftest import save_tiny_bert
+
 ROOT = Path(__file__).parent.parent
 SPEED = ROOT / "benchmarks" / "speed.py"
 
@@ -44,17 +46,8 @@ def make_docbin(path: Path, n_docs: int = 8) -> Path:
 
 
 def make_tiny_bert(path: Path) -> Path:
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    words = sorted({w.lower() for text, _ in SENTENCES for w in text.split()} | set("abcdefghijklmnopqrstuvwxyz.,"))
     path.mkdir()
-    (path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(path / "vocab.txt"))
-    tokenizer.save_pretrained(path)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=37, max_position_embeddings=512)
-    BertModel(config).save_pretrained(path)
-    return path
+    return save_tiny_bert(path, [text for text, _ in SENTENCES], max_positions=512)
 
 
 def make_pipeline(path: Path, train: Path, *, config: str, **overrides: str) -> Path:
@@ -226,3 +219,22 @@ def test_quick_run_end_to_end(tmp_path):
     md = out.with_suffix(".md").read_text()
     assert "## Inference (best of the grid)" in md and "## Training (CPU)" in md and "## Input length" in md
     assert "wrote" in proc.stdout
+
+
+def test_budgeted_stops_at_a_batch_boundary():
+    texts = [f"text {i}" for i in range(20)]
+    assert list(speed.budgeted(texts, clock={"start": speed.time.perf_counter()}, batch_size=4, max_seconds=60)) == texts
+    spent = {"start": speed.time.perf_counter() - 10}
+    assert list(speed.budgeted(texts, clock=spent, batch_size=4, max_seconds=1)) == texts[:4]  # at least one batch
+
+
+def test_inference_with_two_processes_ends_after_the_budget(tmp_path):
+    # Stopping at the budget used to break out of nlp.pipe, and spaCy's workers then hung on close.
+    nlp = spacy.blank("en")
+    nlp.add_pipe("ner").add_label("ORG")
+    nlp.initialize()
+    nlp.to_disk(tmp_path / "model")
+    texts = [text for text, _ in SENTENCES] * 500
+    result = speed.measure_inference(model=str(tmp_path / "model"), texts=texts, batch_size=8, n_process=2, max_seconds=0.0)
+    assert result["docs"] >= 8 and result["docs"] % 8 == 0 and result["docs"] < len(texts)
+    assert result["words"] > 0

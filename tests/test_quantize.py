@@ -7,6 +7,7 @@ import torch
 from spacy.training import Example
 from spacy.util import load_config, load_model_from_config, registry
 
+from conftest import save_tiny_bert
 from spacy_domain_ner.quantize import quantize_transformers, quantize_transformers_v1
 
 CONFIGS = Path(__file__).parent.parent / "configs"
@@ -16,17 +17,7 @@ ENTS = [(4, 38, "GOVERNMENT"), (44, 57, "BUSINESS"), (61, 69, "LOCATION")]
 
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory) -> Path:
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    path = tmp_path_factory.mktemp("bert")
-    words = sorted({w.lower() for w in TEXT.split()} | set("abcdefghijklmnopqrstuvwxyz"))
-    (path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(path / "vocab.txt"))
-    tokenizer.save_pretrained(path)
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37)
-    BertModel(config).save_pretrained(path)
-    return path
+    return save_tiny_bert(tmp_path_factory.mktemp("bert"), [TEXT])
 
 
 def trf_pipeline(model_dir: Path):
@@ -103,3 +94,36 @@ def test_registered_builder(tiny_bert):
     assert quantize(trf_pipeline(tiny_bert)) == ["transformer"]
     with pytest.raises(ValueError, match="dtype must be one of"):
         quantize_transformers_v1(dtype="int4")
+
+
+def test_evaluate_cli_quantize(tiny_bert, tmp_path):
+    import json
+
+    from spacy.tokens import DocBin
+    from typer.testing import CliRunner
+
+    from spacy_domain_ner.cli import app
+
+    nlp = trf_pipeline(tiny_bert)
+    nlp.to_disk(tmp_path / "model")
+    gold = tmp_path / "gold.spacy"
+    doc = nlp.make_doc(TEXT)
+    doc.ents = [doc.char_span(s, e, label=label) for s, e, label in ENTS]
+    DocBin(docs=[doc]).to_disk(gold)
+    runner = CliRunner()
+    scores = {}
+    for name, extra in (("float", []), ("int8", ["--quantize"])):
+        res = runner.invoke(app, ["evaluate", str(tmp_path / "model"), str(gold), "-o", str(tmp_path / f"{name}.json"), "--no-progress", *extra])
+        assert res.exit_code == 0, res.output
+        scores[name] = json.loads((tmp_path / f"{name}.json").read_text())["ents_f"]
+    assert scores["int8"] is not None and scores["float"] is not None
+    # a pipeline without a transformer, or a GPU, cannot be quantized: clear error, no output
+    blank = spacy.blank("en")
+    blank.add_pipe("ner").add_label("BUSINESS")
+    blank.initialize()
+    blank.to_disk(tmp_path / "cnn")
+    for model, extra, message in ((tmp_path / "cnn", [], "no transformer component"),
+                                  (tmp_path / "model", ["--gpu-id", "0"], "CPU only")):
+        res = runner.invoke(app, ["evaluate", str(model), str(gold), "-o", str(tmp_path / "never.json"), "--quantize", "--no-progress", *extra])
+        assert res.exit_code == 1 and message in res.output, res.output
+        assert not (tmp_path / "never.json").exists()

@@ -19,6 +19,7 @@ def evaluate_cli(
     pool: Optional[Path] = typer.Option(None, "--pool", help="DocBin whose entities the 'swap' perturbation draws from"),
     batch_size: int = typer.Option(64, "--batch-size", "-b", help="Batch size of nlp.pipe"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
+    quantize: bool = typer.Option(False, "--quantize", help="Quantize the transformer's Linear layers to int8 after loading (CPU)"),
     n_errors: int = typer.Option(20, "--n-errors", help="Errors to sample into the report"),
     seed: int = typer.Option(0, "--seed", help="Seed of the error sample and the perturbations"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars"),
@@ -28,6 +29,7 @@ def evaluate_cli(
 
     from ..evaluate import evaluate_pipeline, load_gold, write_report
     from ..labels import load_label_map
+    from ..quantize import quantize_transformers
     from ..robustness import build_entity_pool, evaluate_robustness
 
     if pool is not None and not robustness:
@@ -37,11 +39,15 @@ def evaluate_cli(
         gold_docs = load_gold(gold)
         entity_pool = build_entity_pool(load_gold(pool)) if pool is not None else None
         if gpu_id >= 0:
+            if quantize:
+                raise ValueError("--quantize runs on CPU only: leave out --gpu-id")
             spacy.require_gpu(gpu_id)
         try:
             nlp = spacy.load(model)
         except (OSError, IOError) as err:
             raise ValueError(f"{model}: cannot load the pipeline ({err})") from None
+        if quantize and not quantize_transformers(nlp):
+            raise ValueError(f"{model}: --quantize, but the pipeline has no transformer component")
         result = evaluate_pipeline(nlp, gold_docs, batch_size=batch_size, n_errors=n_errors, seed=seed, progress=progress, **maps)
         if robustness:
             if entity_pool is None:
