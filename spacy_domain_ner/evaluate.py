@@ -72,6 +72,18 @@ def load_gold(path: Path, *, vocab: Optional[Vocab] = None) -> List[Doc]:
     return docs
 
 
+def _spans_as_ents(doc: Doc, key: str, i: int) -> Doc:
+    """A copy of the Doc whose entities are doc.spans[key] (absent key: an error, not silently no entities)."""
+    if key not in doc.spans:
+        raise ValueError(f"predicted doc {i}: no doc.spans[{key!r}] (keys: {sorted(doc.spans)}); does the pipeline write that key?")
+    new = doc.copy()
+    try:
+        new.set_ents(list(doc.spans[key]), default="outside")
+    except ValueError as err:
+        raise ValueError(f"predicted doc {i}: doc.spans[{key!r}] cannot be scored as entities ({err})") from None
+    return new
+
+
 def apply_label_map(docs: Sequence[Doc], label_map: Optional[LabelMap], *, name: str = "gold") -> List[Doc]:
     """Copy Docs with their entity labels mapped; a label mapped to null drops the entity (its tokens become O).
 
@@ -316,7 +328,7 @@ def evaluate_docs(
 def evaluate_pipeline(
     nlp: Language, gold_docs: List[Doc], *, batch_size: int = 64, gold_map: Optional[LabelMap] = None,
     pred_map: Optional[LabelMap] = None, n_errors: int = 20, seed: int = 0, progress: bool = True,
-    desc: str = "evaluate",
+    desc: str = "evaluate", spans_key: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Run a pipeline over the gold texts and score it, with its speed.
 
@@ -326,6 +338,8 @@ def evaluate_pipeline(
     gold_map, pred_map, n_errors, seed: See `evaluate_docs`.
     progress (bool): Show a tqdm progress bar.
     desc (str): The progress bar's label.
+    spans_key (Optional[str]): Score the predicted `doc.spans[spans_key]` instead of `doc.ents`,
+        e.g. "general" for the multi-task pipeline's general head.
     RETURNS (Dict[str, Any]): The `evaluate_docs` result, with speed: words (the pipeline's tokens),
         docs, seconds, words_per_second, batch_size.
     """
@@ -337,6 +351,8 @@ def evaluate_pipeline(
         tqdm(nlp.pipe(texts, batch_size=batch_size), total=len(texts), desc=desc, unit="doc", disable=not progress)
     )
     seconds = time.perf_counter() - start
+    if spans_key is not None:
+        predicted = [_spans_as_ents(doc, spans_key, i) for i, doc in enumerate(predicted)]
     result = evaluate_docs(predicted, gold_docs, gold_map=gold_map, pred_map=pred_map, n_errors=n_errors, seed=seed)
     n_words = sum(len(doc) for doc in predicted)
     result["speed"] = {

@@ -279,6 +279,34 @@ def test_evaluate_pipeline():
         evaluate_pipeline(nlp, ruler_gold(), batch_size=0)
 
 
+def test_evaluate_pipeline_scores_a_spans_key(tmp_path):
+    # a span ruler writes doc.spans["general"] and no entities, like the multi-task general head
+    nlp = spacy.blank("en")
+    nlp.add_pipe("span_ruler", config={"spans_key": "general"}).add_patterns(
+        [{"label": label, "pattern": text} for text, label in RULER_PATTERNS])
+    assert evaluate_pipeline(nlp, ruler_gold(), progress=False)["ents_r"] == 0.0  # doc.ents: nothing found
+    result = evaluate_pipeline(nlp, ruler_gold(), progress=False, spans_key="general")
+    assert result["ents_p"] == 1.0 and result["ents_r"] == pytest.approx(3 / 4)
+    with pytest.raises(ValueError, match=r"predicted doc 0: no doc.spans\['other'\]"):
+        evaluate_pipeline(nlp, ruler_gold(), progress=False, spans_key="other")
+    # overlapping spans cannot be entities: a clear error rather than a silent choice
+    nlp.get_pipe("span_ruler").add_patterns([{"label": "ORG", "pattern": "Corp in"}])
+    with pytest.raises(ValueError, match="cannot be scored as entities"):
+        evaluate_pipeline(nlp, ruler_gold(), progress=False, spans_key="general")
+    # the CLI: --spans-key, and its conflict with --robustness
+    nlp.get_pipe("span_ruler").clear()
+    nlp.get_pipe("span_ruler").add_patterns([{"label": label, "pattern": text} for text, label in RULER_PATTERNS])
+    nlp.to_disk(tmp_path / "model")
+    DocBin(docs=ruler_gold()).to_disk(tmp_path / "gold.spacy")
+    runner = CliRunner()
+    base = ["evaluate", str(tmp_path / "model"), str(tmp_path / "gold.spacy"), "-o", str(tmp_path / "m.json"), "--no-progress"]
+    res = runner.invoke(app, base + ["--spans-key", "general"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "m.json").read_text())["ents_p"] == 1.0
+    res = runner.invoke(app, base + ["--spans-key", "general", "--robustness"])
+    assert res.exit_code == 1 and "cannot be combined" in res.output
+
+
 def test_report_markdown_and_atomic_write(tmp_path):
     pred, gold = fixture_docs()
     result = evaluate_docs(pred, gold)

@@ -15,6 +15,7 @@ def evaluate_cli(
     markdown: Optional[Path] = typer.Option(None, "--markdown", "-m", help="Markdown report file"),
     gold_map: Optional[Path] = typer.Option(None, "--gold-map", help="JSON label map applied to the gold entities"),
     pred_map: Optional[Path] = typer.Option(None, "--pred-map", help="JSON label map applied to the predicted entities"),
+    spans_key: Optional[str] = typer.Option(None, "--spans-key", help="Score doc.spans[KEY] instead of doc.ents (the multi-task general head: general)"),
     robustness: bool = typer.Option(False, "--robustness", help="Also score seeded perturbations of the gold set"),
     pool: Optional[Path] = typer.Option(None, "--pool", help="DocBin whose entities the 'swap' perturbation draws from"),
     batch_size: int = typer.Option(64, "--batch-size", "-b", help="Batch size of nlp.pipe"),
@@ -32,6 +33,8 @@ def evaluate_cli(
     from ..quantize import quantize_transformers
     from ..robustness import build_entity_pool, evaluate_robustness
 
+    if spans_key is not None and robustness:
+        fail(ValueError("--spans-key and --robustness cannot be combined: the robustness suite scores doc.ents"))
     if pool is not None and not robustness:
         fail(ValueError("--pool is only used with --robustness"))
     try:
@@ -48,7 +51,8 @@ def evaluate_cli(
             raise ValueError(f"{model}: cannot load the pipeline ({err})") from None
         if quantize and not quantize_transformers(nlp):
             raise ValueError(f"{model}: --quantize, but the pipeline has no transformer component")
-        result = evaluate_pipeline(nlp, gold_docs, batch_size=batch_size, n_errors=n_errors, seed=seed, progress=progress, **maps)
+        result = evaluate_pipeline(nlp, gold_docs, batch_size=batch_size, n_errors=n_errors, seed=seed, progress=progress,
+                                   spans_key=spans_key, **maps)
         if robustness:
             if entity_pool is None:
                 typer.secho("warning: no --pool, so the 'swap' perturbation is left out", fg=typer.colors.YELLOW, err=True)
