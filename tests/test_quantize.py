@@ -8,7 +8,7 @@ from spacy.training import Example
 from spacy.util import load_config, load_model_from_config, registry
 
 from conftest import save_tiny_bert
-from spacy_domain_ner.quantize import quantize_transformers, quantize_transformers_v1
+from spacy_domain_ner.quantize import quantize_transformers, quantize_transformers_v1, quantize_transformers_v2
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 TEXT = "The Securities and Exchange Commission sued Acme Holdings in New York ."
@@ -38,14 +38,29 @@ def test_quantizes_linear_layers_and_keeps_outputs_close(tiny_bert):
     before = hidden(nlp)
     assert quantize_transformers(nlp) == ["transformer"]
     module = nlp.get_pipe("transformer").model.layers[0].shims[0]._model
-    assert sum(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in module.modules()) == 2 * 6 + 1  # 6 a layer, pooler
-    assert not any(isinstance(m, torch.nn.Linear) for m in module.modules())
+    # 6 Linear layers a layer and the pooler; the feed-forward output projections stay float (KEEP_FLOAT)
+    assert sum(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in module.modules()) == 2 * 5 + 1
+    assert float_linears(module) == {"encoder.layer.0.output.dense", "encoder.layer.1.output.dense"}
     assert nlp.get_pipe("transformer").model.transformer is module
     after = hidden(nlp)
     assert after.shape == before.shape and not numpy.array_equal(after, before)
     assert numpy.corrcoef(before.ravel(), after.ravel())[0, 1] > 0.99
     doc = nlp(TEXT)
     assert all(ent.label_ in {"GOVERNMENT", "BUSINESS", "LOCATION"} for ent in doc.ents)
+
+
+def float_linears(module) -> set:
+    return {name for name, m in module.named_modules() if isinstance(m, torch.nn.Linear)}
+
+
+def test_keep_float_patterns(tiny_bert):
+    nlp = trf_pipeline(tiny_bert)
+    quantize_transformers(nlp, keep_float=())
+    assert float_linears(nlp.get_pipe("transformer").model.layers[0].shims[0]._model) == set()
+    nlp = trf_pipeline(tiny_bert)
+    quantize_transformers(nlp, keep_float=[r"attention\.self\.(query|key)$"])
+    assert float_linears(nlp.get_pipe("transformer").model.layers[0].shims[0]._model) == {
+        f"encoder.layer.{i}.attention.self.{p}" for i in (0, 1) for p in ("query", "key")}
 
 
 def test_float16_weights(tiny_bert):
@@ -91,9 +106,20 @@ def test_rejects_bad_dtype_uninitialized_and_non_cpu(tiny_bert, monkeypatch):
 def test_registered_builder(tiny_bert):
     assert registry.misc.get("spacy_domain_ner.quantize_transformers.v1") is quantize_transformers_v1
     quantize = quantize_transformers_v1(dtype="qint8")
-    assert quantize(trf_pipeline(tiny_bert)) == ["transformer"]
+    nlp = trf_pipeline(tiny_bert)
+    assert quantize(nlp) == ["transformer"]
+    assert float_linears(nlp.get_pipe("transformer").model.layers[0].shims[0]._model) == set()  # v1: every layer
     with pytest.raises(ValueError, match="dtype must be one of"):
         quantize_transformers_v1(dtype="int4")
+    assert registry.misc.get("spacy_domain_ner.quantize_transformers.v2") is quantize_transformers_v2
+    for keep, expected in ((None, 2), ([], 0)):
+        nlp = trf_pipeline(tiny_bert)
+        assert quantize_transformers_v2(keep_float=keep)(nlp) == ["transformer"]
+        assert len(float_linears(nlp.get_pipe("transformer").model.layers[0].shims[0]._model)) == expected
+    with pytest.raises(ValueError, match="is not a regular expression"):
+        quantize_transformers_v2(keep_float=["(unclosed"])
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        quantize_transformers_v2(dtype="int4")
 
 
 def test_evaluate_cli_quantize(tiny_bert, tmp_path):
