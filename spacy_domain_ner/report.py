@@ -47,6 +47,8 @@ VARIANT_TITLES = {
     "domain": "+ domain data",
     "dapt": "+ domain-adaptive pretraining",
     "adversarial": "+ adversarial training",
+    "multitask": "+ multi-task (shared transformer, news head)",
+    "mixed": "+ mixed-domain data (news mapped to legal labels)",
     "fusion": "+ knowledge fusion",
 }
 # displaCy has no colours for the legal labels
