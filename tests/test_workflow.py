@@ -94,3 +94,27 @@ def test_wheel_loads_offline_in_fresh_venv(project, tmp_path):
     result = subprocess.run([str(python), "-c", check], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-4000:]
     assert result.stdout.startswith("legal_ner ") and "COURT" in result.stdout
+
+
+def test_multitask_and_mixed_variants_run_from_the_workflow(project):
+    import spacy
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy", "project", "run", "multitask", str(project),
+         "--vars.max_steps", "6", "--vars.eval_frequency", "3", "--vars.warmup_steps", "1"],
+        capture_output=True, text=True, env=env, cwd=project,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    for name in ("multitask", "mixed"):
+        assert 0.0 <= srsly.read_json(project / "metrics" / f"{name}.json")["ents_f"] <= 1.0, name
+    multitask = spacy.load(project / "training" / "multitask" / "model-best")
+    assert {"transformer", "ner", "general_ner"} <= set(multitask.pipe_names)
+    doc = multitask("The Securities and Exchange Commission sued Acme Holdings in New York.")
+    assert "general" in doc.spans  # the general head writes its own key, never doc.ents
+    assert "general_ner" not in spacy.load(project / "training" / "mixed" / "model-best").pipe_names
+    # the report puts the variants next to the legal model
+    subprocess.run([sys.executable, "-m", "spacy", "project", "run", "report", str(project), "--force"],
+                   capture_output=True, text=True, env=env, cwd=project, check=True)
+    report = (project / "reports" / "legal_ner" / "report.md").read_text()
+    assert "multitask" in report and "mixed" in report
