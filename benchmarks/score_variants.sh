@@ -9,7 +9,7 @@ OUT=${1:?usage: score_variants.sh OUT_DIR NAME=MODEL_DIR ...}; shift
 ENER_DEV=${ENER_DEV:-corpus/ener/dev.spacy}; CONLL_TEST=${CONLL_TEST:-corpus/conll/testb.spacy}; FIN5=${FIN5:-corpus/fin5.spacy}
 L2C=configs/labels/ener_to_conll.json
 mkdir -p "$OUT"
-ev() { python -m spacy_domain_ner evaluate "$@" --no-progress | head -1; }
+ev() { python -m spacy_domain_ner evaluate "$@" --no-progress | sed -n 1p; }  # sed reads to the end: no SIGPIPE
 for pair in "$@"; do
   name=${pair%%=*}; model=${pair#*=}
   echo "== $name ($model)"
