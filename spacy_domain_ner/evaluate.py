@@ -37,7 +37,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import srsly
 from spacy.language import Language
 from spacy.scorer import get_ner_prf
-from spacy.tokens import Doc, DocBin, Span
+from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from spacy.vocab import Vocab
 from tqdm import tqdm
@@ -99,16 +99,7 @@ def apply_label_map(docs: Sequence[Doc], label_map: Optional[LabelMap], *, name:
     mapped = []
     for i, doc in enumerate(docs):
         new = doc.copy()
-        kept, dropped = [], []
-        for ent in new.ents:
-            try:
-                target = label_map.map(ent.label_)
-            except ValueError as err:
-                raise ValueError(f"{name} doc {i}, entity {ent.text!r}: {err}") from None
-            if target is None:
-                dropped.append(ent)
-            else:
-                kept.append(Span(new, ent.start, ent.end, label=target, kb_id=ent.kb_id))
+        kept, dropped = label_map.map_spans(new.ents, context=lambda ent: f"{name} doc {i}, entity {ent.text!r}")
         # "unmodified" keeps tokens with missing annotation missing
         new.set_ents(kept, outside=dropped, default="unmodified")
         mapped.append(new)

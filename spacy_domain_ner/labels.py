@@ -15,9 +15,10 @@ File format (JSON object)::
 """
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import srsly
+from spacy.tokens import Span
 
 UNMAPPED = ("keep", "drop", "error")
 
@@ -51,6 +52,27 @@ class LabelMap:
         if self.unmapped == "drop":
             return None
         raise ValueError(f"label {label!r} is not in the label map (its 'unmapped' setting is 'error')")
+
+    def map_spans(self, spans: Iterable[Span], *, context: Callable[[Span], str]) -> Tuple[List[Span], List[Span]]:
+        """Map the labels of spans (entities), for evaluation and for training readers alike.
+
+        spans (Iterable[Span]): The spans, e.g. `doc.ents`.
+        context (Callable[[Span], str]): Says where a span is, to prefix the error of an unmapped label.
+        RETURNS (Tuple[List[Span], List[Span]]): The kept spans relabelled (new Spans on the same
+            Doc, kb_id kept) and the dropped spans (mapped to null).
+        """
+        kept: List[Span] = []
+        dropped: List[Span] = []
+        for span in spans:
+            try:
+                target = self.map(span.label_)
+            except ValueError as err:
+                raise ValueError(f"{context(span)}: {err}") from None
+            if target is None:
+                dropped.append(span)
+            else:
+                kept.append(Span(span.doc, span.start, span.end, label=target, kb_id=span.kb_id))
+        return kept, dropped
 
 
 def load_label_map(path: Optional[Path]) -> LabelMap:

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Tuple
 
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin, Span
+from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from spacy.training.corpus import walk_corpus
 from spacy.util import registry
@@ -129,17 +129,7 @@ def prepare_general(doc: Doc, *, target: str, general_key: str, label_map: Label
     source (str): Where the doc comes from, for error messages.
     RETURNS (Doc): The doc.
     """
-    kept: List[Span] = []
-    dropped: List[Span] = []
-    for ent in doc.ents:
-        try:
-            label = label_map.map(ent.label_)
-        except ValueError as err:
-            raise ValueError(f"{source}: {err}") from None
-        if label is None:
-            dropped.append(ent)
-        else:
-            kept.append(Span(doc, ent.start, ent.end, label=label))
+    kept, dropped = label_map.map_spans(doc.ents, context=lambda ent: source)
     doc.user_data[DOMAIN_KEY] = GENERAL
     if target == "spans":
         if dropped:

@@ -55,3 +55,17 @@ def test_shipped_label_maps_load():
     ener4 = load_label_map(configs / "ener_to_conll.json")
     assert {ener4.map(label) for label in ("BUSINESS", "GOVERNMENT", "COURT")} == {"ORG"}
     assert ener4.map("LEGISLATION/ACT") == ener4.map("MISCELLANEOUS") == "MISC"
+
+
+def test_map_spans_keeps_drops_and_names_the_span():
+    import spacy
+    from spacy.tokens import Span
+
+    doc = spacy.blank("en").make_doc("Acme sued Jane in Boston")
+    doc.ents = [Span(doc, 0, 1, label="ORG", kb_id="Q1"), Span(doc, 2, 3, label="PER"), Span(doc, 4, 5, label="LOC")]
+    kept, dropped = LabelMap(labels={"ORG": "BUSINESS", "PER": None}).map_spans(doc.ents, context=lambda s: s.text)
+    assert [(s.text, s.label_, s.kb_id_) for s in kept] == [("Acme", "BUSINESS", "Q1"), ("Boston", "LOC", "")]
+    assert [s.text for s in dropped] == ["Jane"]
+    with pytest.raises(ValueError, match=r"^doc 3, 'Jane': label 'PER' is not in the label map"):
+        LabelMap(labels={"ORG": "BUSINESS", "LOC": "LOC"}, unmapped="error").map_spans(
+            doc.ents, context=lambda s: f"doc 3, {s.text!r}")
