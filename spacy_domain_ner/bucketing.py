@@ -14,7 +14,8 @@ nothing reads). Training (grad enabled) takes the original path unchanged. The p
 lives on the module instance, not in its state_dict, so the saved weights are unchanged.
 """
 import types
-from typing import Any, Callable
+from functools import partial
+from typing import Any
 
 import torch
 
@@ -30,11 +31,15 @@ def bucketed_forward(self: torch.nn.Module, input_ids: torch.Tensor, attention_m
     RETURNS (Any): The model output, as the unchunked forward would return it.
     """
     forward = type(self).forward
+    if self.training or torch.is_grad_enabled() or args or input_ids.shape[0] < 2:
+        return forward(self, input_ids, attention_mask, *args, **kwargs)  # training: nothing added to its hot path
+    config = getattr(self, "config", None)
+    if any(kwargs.get(name, getattr(config, name, False)) for name in ("output_hidden_states", "output_attentions")):
+        return forward(self, input_ids, attention_mask, **kwargs)  # tuples of per-layer outputs: not bucketed, and known before running
     lengths = attention_mask.sum(dim=1)
     positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
-    right_padded = bool((attention_mask.bool() == (positions[None, :] < lengths[:, None])).all())
-    if self.training or torch.is_grad_enabled() or args or not right_padded or input_ids.shape[0] < 2:
-        return forward(self, input_ids, attention_mask, *args, **kwargs)
+    if not bool((attention_mask.bool() == (positions[None, :] < lengths[:, None])).all()):
+        return forward(self, input_ids, attention_mask, **kwargs)  # not right-padded
     order = torch.argsort(lengths, descending=True, stable=True)
     chunks, start = [], 0
     while start < len(order):
@@ -51,8 +56,8 @@ def bucketed_forward(self: torch.nn.Module, input_ids: torch.Tensor, attention_m
     first = outputs[0][1]
     merged = {}
     for key, value in first.items():
-        if not torch.is_tensor(value):
-            return forward(self, input_ids, attention_mask, **kwargs)  # tuples of per-layer outputs: not bucketed
+        if not torch.is_tensor(value):  # an output the checks above did not foresee: the plain path
+            return forward(self, input_ids, attention_mask, **kwargs)
         shape = (input_ids.shape[0], input_ids.shape[1], *value.shape[2:]) if value.dim() >= 3 else (input_ids.shape[0], *value.shape[1:])
         full = value.new_zeros(shape)
         for idx, out in outputs:
@@ -75,12 +80,5 @@ def enable_bucketing(module: torch.nn.Module, *, max_tokens: int) -> torch.nn.Mo
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be >= 1, not {max_tokens}")
     # A bound method in the instance dict: deepcopy (e.g. quantize_dynamic) rebinds it to the copy.
-    module.forward = types.MethodType(_with_budget(max_tokens), module)
+    module.forward = types.MethodType(partial(bucketed_forward, max_tokens=max_tokens), module)
     return module
-
-
-def _with_budget(max_tokens: int) -> Callable[..., Any]:
-    def forward(self: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-        return bucketed_forward(self, input_ids, attention_mask, *args, max_tokens=max_tokens, **kwargs)
-
-    return forward
