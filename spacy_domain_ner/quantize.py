@@ -27,7 +27,7 @@ from spacy.util import registry
 DTYPES = ("qint8", "float16")
 # The feed-forward output projections of BERT/RoBERTa-style (layer.N.output.dense; not
 # attention.output.dense) and DistilBERT-style (ffn.lin2) encoders. On E-NER dev, int8 on every
-# Linear layer cost 1.3 F1 points, keeping these six in float32 cost none (docs/BENCHMARKS.md).
+# Linear layer cost up to 1.4 F1 points, keeping these six in float32 none (docs/BENCHMARKS.md).
 KEEP_FLOAT = (r"(^|\.)layer\.\d+\.output\.dense$", r"\.ffn\.lin2$")
 
 
@@ -46,8 +46,9 @@ def quantize_transformers(nlp: Language, *, dtype: str = "qint8", keep_float: Op
     import torch
     from spacy_transformers import Transformer
 
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    _check_dtype(dtype)
+    if keep_float is None:
+        keep_float = KEEP_FLOAT if dtype == "qint8" else ()
     done = []
     for name, pipe in nlp.pipeline:
         if not isinstance(pipe, Transformer):
@@ -63,8 +64,6 @@ def quantize_transformers(nlp: Language, *, dtype: str = "qint8", keep_float: Op
             # tests/test_quantize.py fails first if a torch release removes it.
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.filterwarnings("ignore", message=".*quantized tensor creation functions", category=UserWarning)
-            if keep_float is None:
-                keep_float = KEEP_FLOAT if dtype == "qint8" else ()
             quantized = torch.ao.quantization.quantize_dynamic(module, linear_layers(module, keep_float=keep_float),
                                                                dtype=getattr(torch, dtype))
         shim._model = quantized
@@ -88,6 +87,11 @@ def linear_layers(module: Any, *, keep_float: Sequence[str]) -> Set[str]:
             if isinstance(layer, torch.nn.Linear) and not any(p.search(name) for p in patterns)}
 
 
+def _check_dtype(dtype: str) -> None:
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+
+
 def _refuse_to_save(name: str) -> bytes:
     raise ValueError(
         f"component '{name}' holds a dynamically quantized transformer, which spacy-transformers would "
@@ -102,8 +106,7 @@ def quantize_transformers_v1(*, dtype: str = "qint8") -> Callable[[Language], Li
     dtype (str): "qint8" or "float16".
     RETURNS (Callable[[Language], List[str]]): Quantizes a loaded pipeline in place.
     """
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    _check_dtype(dtype)
     return partial(quantize_transformers, dtype=dtype, keep_float=())
 
 
@@ -116,8 +119,7 @@ def quantize_transformers_v2(*, dtype: str = "qint8", keep_float: Optional[List[
         None for KEEP_FLOAT, [] for every Linear layer quantized (v1).
     RETURNS (Callable[[Language], List[str]]): Quantizes a loaded pipeline in place.
     """
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    _check_dtype(dtype)
     for pattern in keep_float or ():
         try:
             re.compile(pattern)
