@@ -1,5 +1,14 @@
 import pytest
 
+# Original legal sentences with their entities (character offsets), shared by the tests of the heads
+# and of adversarial training.
+LEGAL_TEXTS = [
+    ("The Securities and Exchange Commission sued Acme Holdings, Inc. in New York.",
+     [(4, 38, "GOVERNMENT"), (44, 63, "BUSINESS"), (67, 75, "LOCATION")]),
+    ("John Smith appealed to the Supreme Court under the Clean Air Act.",
+     [(0, 10, "PERSON"), (27, 40, "COURT"), (51, 64, "LEGISLATION/ACT")]),
+]
+
 
 @pytest.fixture(scope="module")
 def one_torch_thread():

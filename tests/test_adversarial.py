@@ -18,7 +18,7 @@ from spacy.training.loop import train, train_while_improving
 from spacy.util import fix_random_seed, load_config, load_model_from_config, registry
 from thinc.api import Adam, Config
 
-from conftest import save_tiny_bert
+from conftest import LEGAL_TEXTS, save_tiny_bert
 from spacy_domain_ner.adversarial import (
     AdversarialState,
     adversarial_passes,
@@ -36,11 +36,7 @@ from spacy_domain_ner.loggers import adversarial_columns
 CONFIGS = Path(__file__).parent.parent / "configs"
 CALLBACK = "spacy_domain_ner.adversarial_training.v1"
 LOGGER = "spacy_domain_ner.ConsoleLogger.v1"
-TEXTS = [
-    ("The Securities and Exchange Commission sued Acme Holdings, Inc. in New York.",
-     [(4, 38, "GOVERNMENT"), (44, 63, "BUSINESS"), (67, 75, "LOCATION")]),
-    ("John Smith appealed to the Supreme Court under the Clean Air Act.",
-     [(0, 10, "PERSON"), (27, 40, "COURT"), (51, 64, "LEGISLATION/ACT")]),
+TEXTS = LEGAL_TEXTS + [
     ("Acme Holdings, Inc. paid the Commission in Delaware.",
      [(0, 19, "BUSINESS"), (43, 51, "LOCATION")]),
     ("The Court of Appeals heard John Smith.", [(4, 20, "COURT"), (27, 37, "PERSON")]),

@@ -16,7 +16,7 @@ from spacy.util import fix_random_seed, load_config, load_model_from_config, reg
 from thinc.api import SGD, Adam
 
 import spacy_domain_ner.heads as heads
-from conftest import save_tiny_bert
+from conftest import LEGAL_TEXTS, save_tiny_bert
 from spacy_domain_ner.heads import (
     GeneralEntityRecognizer,
     check_last_listener,
@@ -28,12 +28,6 @@ from spacy_domain_ner.mixing import DOMAIN_KEY, GENERAL, LEGAL
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 READER = "spacy_domain_ner.MixedCorpus.v1"
-LEGAL_TEXTS = [
-    ("The Securities and Exchange Commission sued Acme Holdings, Inc. in New York.",
-     [(4, 38, "GOVERNMENT"), (44, 63, "BUSINESS"), (67, 75, "LOCATION")]),
-    ("John Smith appealed to the Supreme Court under the Clean Air Act.",
-     [(0, 10, "PERSON"), (27, 40, "COURT"), (51, 64, "LEGISLATION/ACT")]),
-]
 NEWS_TEXTS = [
     ("Germany beat England in London on Sunday.", [(0, 7, "LOC"), (13, 20, "LOC"), (24, 30, "LOC")]),
     ("Reuters reported that Peter Blackburn visited the European Union.",
