@@ -107,13 +107,13 @@ def read_texts(path: Path) -> List[Any]:
 
         items: List[Any] = list(DocBin().from_disk(path).get_docs(spacy.blank("en").vocab))
     elif path.suffix == ".jsonl":
+        from spacy_domain_ner.jsonl import read_jsonl
+
         items = []
-        for number, line in enumerate(path.open(encoding="utf8"), 1):
-            if line.strip():
-                try:
-                    items.append(json.loads(line)["text"])
-                except (ValueError, KeyError, TypeError) as err:
-                    raise ValueError(f"{path}:{number}: expected a JSON object with a 'text' string ({err})") from None
+        for _, location, record in read_jsonl(path):
+            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                raise ValueError(f"{location}: expected a JSON object with a 'text' string")
+            items.append(record["text"])
     else:
         items = [p.strip() for p in re.split(r"\n\s*\n", path.read_text(encoding="utf8")) if p.strip()]
     items = [item for item in items if WORD.search(item if isinstance(item, str) else item.text)]

@@ -28,6 +28,7 @@ from spacy.schemas import validate_token_pattern
 from spacy.tokens import Doc
 
 from .atomic import write_all_atomically
+from .jsonl import read_jsonl
 
 try:  # Python >= 3.11
     from re import _constants as _sre_constants
@@ -284,22 +285,15 @@ def read_kb(path: Path, *, exclude_groups: Sequence[str] = DEFAULT_EXCLUDED_GROU
         raise KnowledgeError(str(path), "no such file")
     entries: List[KnowledgeEntry] = []
     seen: Dict[str, KnowledgeEntry] = {}
-    with path.open(encoding="utf8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            location = f"{path}:{number}"
-            try:
-                data = json.loads(line)  # not srsly: its ujson reads 0.95 as 0.9500000000000001
-            except ValueError as err:
-                raise KnowledgeError(location, f"not valid JSON ({err})") from None
-            entry = parse_entry(data, location=location)
-            for phrase, _ in entry.phrases(default_case_sensitive=True):
-                other = seen.setdefault(phrase, entry)
-                if other.label != entry.label:
-                    raise KnowledgeError(location, f"{phrase!r} is labelled {entry.label} here but {other.label} at {other.source}")
-            if entry.group not in exclude_groups:
-                entries.append(entry)
+    # The package's reader decodes with json, not srsly: srsly's ujson reads 0.95 as 0.9500000000000001.
+    for _, location, data in read_jsonl(path, error=KnowledgeError):
+        entry = parse_entry(data, location=location)
+        for phrase, _ in entry.phrases(default_case_sensitive=True):
+            other = seen.setdefault(phrase, entry)
+            if other.label != entry.label:
+                raise KnowledgeError(location, f"{phrase!r} is labelled {entry.label} here but {other.label} at {other.source}")
+        if entry.group not in exclude_groups:
+            entries.append(entry)
     return entries
 
 

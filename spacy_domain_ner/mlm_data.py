@@ -6,7 +6,6 @@ order of the blocks and every mask can be recomputed after a restart, which is
 what makes a resumed run end where an uninterrupted one does.
 """
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -17,6 +16,7 @@ from tqdm import tqdm
 from transformers import DataCollatorForLanguageModeling, DataCollatorForWholeWordMask
 
 from .formats.base import ConversionError, read_text
+from .jsonl import parse_jsonl
 
 TEXT_SUFFIXES = (".txt", ".jsonl")
 
@@ -89,15 +89,7 @@ def read_jsonl_docs(path: Path, *, text_key: str = "text") -> List[RawDoc]:
     text = read_text(path)
     _check_not_binary(str(path), text)
     docs = []
-    # Split on "\n" only: str.splitlines() also splits on U+2028, form feeds etc., which JSON strings may hold raw.
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        location = f"{path}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ConversionError(location, f"not a JSON object ({err.msg} at column {err.colno})") from None
+    for number, location, record in parse_jsonl(text, source=path, error=ConversionError):
         if not isinstance(record, dict):
             raise ConversionError(location, f"expected a JSON object with a '{text_key}' string, got {type(record).__name__}")
         value = record.get(text_key)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
+from .jsonl import is_blank, loads_line
+
 _BREAKS = ("\n\n", "\r\n\r\n", "\n", ". ", "? ", "! ", " ")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
@@ -59,10 +61,6 @@ def split_text(text: str, *, max_chars: int) -> List[Tuple[int, int]]:
         start = cut
     spans.append((start, len(text)))
     return spans
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _has_surrogates(record: Dict[str, Any]) -> bool:
@@ -119,11 +117,11 @@ def parse_line(raw: bytes, *, line: int, position: Dict[str, int], text_key: str
         return Item(line, position, error=("invalid_utf8", f"not valid UTF-8: byte {raw[err.start]:#04x} at byte {err.start + 1} of the line"))
     if line == 1 and string.startswith("\ufeff"):
         string = string[1:]
-    if not string.strip(" \t\r\n"):
+    if is_blank(string):
         return Item(line, position, blank=True)
     try:
-        # strict=False: raw tabs and control characters inside strings are accepted, not errors.
-        record = json.loads(string, strict=False, parse_constant=_reject_constant)
+        # The package's JSONL decoding; lines come from a binary file, split on b"\n" only.
+        record = loads_line(string)
     except ValueError as err:
         return Item(line, position, error=("invalid_json", f"not JSON: {err}"))
     return validate_record(record, line=line, position=position, text_key=text_key, id_key=id_key, raw=string)

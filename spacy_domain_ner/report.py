@@ -38,6 +38,7 @@ from spacy import displacy
 from spacy.language import Language
 
 from .atomic import replace_directory
+from .jsonl import parse_jsonl, read_utf8, split_lines
 
 # The workflow's variants, in ablation order, with the step each one adds.
 VARIANT_TITLES = {
@@ -480,20 +481,15 @@ def load_sentences(path: Path) -> List[str]:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
-    texts = []
-    for number, line in enumerate(path.read_text(encoding="utf8").splitlines(), 1):
-        if not line.strip():
-            continue
-        if path.suffix != ".jsonl":
-            texts.append(line.strip())
-            continue
-        try:
-            record = srsly.json_loads(line)
-        except ValueError as err:
-            raise ValueError(f"{path}:{number}: not valid JSON ({err})") from None
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            raise ValueError(f"{path}:{number}: expected an object with a string 'text'")
-        texts.append(record["text"])
+    text = read_utf8(path)
+    if path.suffix != ".jsonl":
+        texts = [stripped for stripped in (line.strip() for _, line in split_lines(text)) if stripped]
+    else:
+        texts = []
+        for _, location, record in parse_jsonl(text, source=path):
+            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                raise ValueError(f"{location}: expected an object with a string 'text'")
+            texts.append(record["text"])
     if not texts:
         raise ValueError(f"{path}: no sentences")
     return texts

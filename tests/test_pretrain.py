@@ -119,7 +119,7 @@ def test_read_jsonl_txt_and_folders(tmp_path):
 @pytest.mark.parametrize("name,content,expected", [
     ("empty.jsonl", b"", "empty.jsonl: the file is empty"),
     ("blank.txt", b"  \n\n", "blank.txt: the file is empty"),
-    ("notjson.jsonl", b'{"text": "ok"}\n{"text": oops}\n', "notjson.jsonl:2: not a JSON object"),
+    ("notjson.jsonl", b'{"text": "ok"}\n{"text": oops}\n', "notjson.jsonl:2: not valid JSON"),
     ("notext.jsonl", b'{"text": "ok"}\n{"body": "x"}\n', "notext.jsonl:2: the record has no 'text' string (no such key)"),
     ("number.jsonl", b'{"text": 3}\n', "number.jsonl:1: the record has no 'text' string (a int)"),
     ("list.jsonl", b'["text"]\n', "list.jsonl:1: expected a JSON object"),
@@ -147,7 +147,7 @@ def test_cli_bad_input_exits_with_clear_error(tmp_path, tiny_model):
     bad.write_text('{"text": "fine"}\nnot json\n', encoding="utf8")
     result = CliRunner().invoke(app, ["pretrain", str(bad), "-o", str(tmp_path / "out"), "--model", str(tiny_model)])
     assert result.exit_code == 1
-    assert f"{bad}:2: not a JSON object" in result.output
+    assert f"{bad}:2: not valid JSON" in result.output
     assert not (tmp_path / "out").exists()
     good = tmp_path / "good.jsonl"
     good.write_text('{"text": "fine"}\n{"text": "also fine"}\n', encoding="utf8")

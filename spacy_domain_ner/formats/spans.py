@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
+from ..jsonl import parse_jsonl
 from .base import ConversionError, SpanRecord, read_text
 
 CharSpan = Tuple[int, int, str]
@@ -45,14 +46,7 @@ def read_jsonl(path: Path) -> Iterator[SpanRecord]:
     path (Path): The JSONL file.
     YIELDS (SpanRecord): One record per non-blank line.
     """
-    for line_no, line in enumerate(read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        location = f"{path}:{line_no}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ConversionError(location, f"not valid JSON ({err.msg} at column {err.colno})") from None
+    for line_no, location, obj in parse_jsonl(read_text(path), source=path, error=ConversionError):
         if not isinstance(obj, dict):
             raise ConversionError(location, f"expected a JSON object, found {type(obj).__name__}")
         text = obj.get("text")
