@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Callable, List, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 Writer = Callable[[Path], None]
 
@@ -18,11 +18,39 @@ def temp_path_for(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
+def backup_path_for(path: Path) -> Path:
+    """The sibling that keeps the previous version of `path` while several files are swapped in."""
+    return path.with_name(f".{path.name}.{os.getpid()}.bak")
+
+
+def _keep_previous(path: Path) -> Optional[Path]:
+    """Link (or, where links are unsupported, copy) the current `path` aside; None if it does not exist."""
+    if not path.exists():
+        return None
+    backup = backup_path_for(path)
+    if backup.exists():
+        backup.unlink()
+    try:
+        os.link(path, backup)
+    except OSError:
+        shutil.copy2(path, backup)
+    return backup
+
+
 def write_all_atomically(targets: Sequence[Tuple[Path, Writer]]) -> None:
     """Write several files so that they appear together or not at all.
 
     All files are written to temporary siblings first and renamed only once every
-    one of them is complete, so an error while writing the last file leaves none.
+    one of them is complete, so an error while writing any file leaves every
+    target as it was. The renames themselves are one per file (POSIX has no
+    rename of several files at once), so the previous version of each target is
+    kept aside (a hard link) first: if a rename fails, the files already renamed
+    get their previous version back (or are removed if they were new) before the
+    error is raised. The guarantee, precisely: each target is always a complete
+    file, never a partial one; after an exception the targets are all as they were
+    (unless undoing a rename fails as well, e.g. the disk is gone); only a crash of
+    the process or the machine during the rename phase (a few renames long) can
+    leave some targets new and others old.
 
     targets (Sequence[Tuple[Path, Writer]]): Each output path with a function that
         writes the content to the path it is given.
@@ -31,6 +59,7 @@ def write_all_atomically(targets: Sequence[Tuple[Path, Writer]]) -> None:
         if Path(path).is_dir():
             raise IsADirectoryError(f"{path}: is a directory")
     staged: List[Tuple[Path, Path]] = []
+    backups: List[Tuple[Path, Optional[Path]]] = []
     try:
         for path, write in targets:
             path = Path(path)
@@ -38,12 +67,27 @@ def write_all_atomically(targets: Sequence[Tuple[Path, Writer]]) -> None:
             tmp = temp_path_for(path)
             staged.append((tmp, path))
             write(tmp)
-        for tmp, path in staged:
-            os.replace(tmp, path)
+        for _, path in staged:  # one file needs no undo: its rename is atomic
+            backups.append((path, _keep_previous(path) if len(staged) > 1 else None))
+        renamed: List[Tuple[Path, Optional[Path]]] = []
+        try:
+            for (tmp, path), kept in zip(staged, backups):
+                os.replace(tmp, path)
+                renamed.append(kept)
+        except BaseException:
+            for path, previous in reversed(renamed):
+                if previous is None:
+                    path.unlink()
+                else:
+                    os.replace(previous, path)
+            raise
     finally:
         for tmp, _ in staged:
             if tmp.exists():
                 tmp.unlink()
+        for _, backup in backups:
+            if backup is not None and backup.exists():
+                backup.unlink()
 
 
 def write_json_atomic(path: Path, data: Any, *, fsync: bool = False) -> None:

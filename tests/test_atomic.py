@@ -66,3 +66,46 @@ def test_replace_directory_failure_keeps_the_old_one(tmp_path):
         replace_directory(target, broken)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert (target / "old.txt").read_text() == "old"
+
+
+def fail_on_calls(numbers, real):
+    """Wrap `real` (os.replace, os.link) to raise on the calls whose 1-based numbers are in `numbers`."""
+    calls = []
+
+    def fake(src, dst):
+        calls.append((src, dst))
+        if len(calls) in numbers:
+            raise OSError("rename failed")
+        real(src, dst)
+
+    return fake
+
+
+@pytest.mark.parametrize("existed", [True, False])
+@pytest.mark.parametrize("no_links", [False, True])
+def test_failure_during_the_rename_phase_leaves_all_old(tmp_path, monkeypatch, existed, no_links):
+    import os
+
+    names = ["train.spacy", "train.stats.json", "sub/dev.spacy"]
+    if existed:
+        for name in names:
+            (tmp_path / name).parent.mkdir(exist_ok=True)
+            (tmp_path / name).write_text(f"old {name}")
+    if no_links:  # a file system without hard links: the previous versions are copied aside
+        monkeypatch.setattr(os, "link", fail_on_calls(range(1, 100), os.link))
+    monkeypatch.setattr(os, "replace", fail_on_calls({2}, os.replace))  # the second rename; undoing works
+    with pytest.raises(OSError, match="rename failed"):
+        write_all_atomically([(tmp_path / name, lambda p, name=name: p.write_text(f"new {name}")) for name in names])
+    for name in names:
+        path = tmp_path / name
+        assert (path.read_text() == f"old {name}") if existed else not path.exists(), name
+    leftovers = sorted(p.name for p in tmp_path.rglob("*") if p.is_file() and p.name.startswith("."))
+    assert leftovers == []
+
+
+def test_all_new_after_the_rename_phase(tmp_path):
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text("old")
+    write_all_atomically([(tmp_path / name, lambda p: p.write_text("new")) for name in ("a.txt", "b.txt")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]
+    assert [(tmp_path / name).read_text() for name in ("a.txt", "b.txt")] == ["new", "new"]
