@@ -332,7 +332,8 @@ def evaluate_pipeline(
     spans_key (Optional[str]): Score the predicted `doc.spans[spans_key]` instead of `doc.ents`,
         e.g. "general" for the multi-task pipeline's general head.
     RETURNS (Dict[str, Any]): The `evaluate_docs` result, with speed: words (the pipeline's tokens),
-        docs, seconds, words_per_second, batch_size.
+        docs, seconds, words_per_second, batch_size; and training_performance: the entity P/R/F of
+        the pipeline's meta.json (dev scores at training), empty if it has none.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, not {batch_size}")
@@ -350,6 +351,9 @@ def evaluate_pipeline(
         "words": n_words, "docs": len(predicted), "seconds": seconds,
         "words_per_second": n_words / seconds if seconds > 0 else None, "batch_size": batch_size,
     }
+    # The dev scores of training (meta.json), kept here so that the report reads metrics files only.
+    performance = nlp.meta.get("performance") or {}
+    result["training_performance"] = {key: performance[key] for key in ("ents_p", "ents_r", "ents_f") if key in performance}
     return result
 
 

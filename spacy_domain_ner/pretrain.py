@@ -430,7 +430,8 @@ class _StopFlag:
 
 
 def pretrain(inputs: Sequence[Path], output: Path, *, config: PretrainConfig, checkpoint_dir: Optional[Path] = None,
-             resume: bool = False, overwrite: bool = False, metrics_path: Optional[Path] = None) -> PretrainResult:
+             resume: bool = False, restart_on_change: bool = False, overwrite: bool = False,
+             metrics_path: Optional[Path] = None) -> PretrainResult:
     """Train the masked LM on raw text and export the encoder to `output`.
 
     inputs (Sequence[Path]): .jsonl / .txt files or folders.
@@ -438,6 +439,8 @@ def pretrain(inputs: Sequence[Path], output: Path, *, config: PretrainConfig, ch
     config (PretrainConfig): The settings.
     checkpoint_dir (Optional[Path]): Checkpoint folder (default: OUTPUT.checkpoints).
     resume (bool): Continue from the newest checkpoint there, if any.
+    restart_on_change (bool): With `resume`, checkpoints of a run with other settings are removed
+        and the run starts over (logged), instead of failing with "settings differ".
     overwrite (bool): Replace an existing output directory.
     metrics_path (Optional[Path]): Also write the metrics JSON here.
     RETURNS (PretrainResult): Whether the run finished, its step and metrics.
@@ -487,11 +490,21 @@ def pretrain(inputs: Sequence[Path], output: Path, *, config: PretrainConfig, ch
         for partial in checkpoint_dir.glob(".tmp-step-*"):  # left by a run killed while saving
             shutil.rmtree(partial, ignore_errors=True)
     if existing:
-        state = load_checkpoint(existing[-1], model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, device=dist.device)
-        changed = [k for k in (*TRAJECTORY_KEYS, "world_size", "total_steps", "data") if state["settings"].get(k) != settings.get(k)]
+        # Compare the settings before loading any tensor: a changed run may start over instead.
+        previous = json.loads((existing[-1] / "trainer_state.json").read_text(encoding="utf8"))["settings"]
+        changed = [k for k in (*TRAJECTORY_KEYS, "world_size", "total_steps", "data") if previous.get(k) != settings.get(k)]
+        differences = ", ".join(f"{k} {previous.get(k)!r} -> {settings.get(k)!r}" for k in changed)
+        if changed and not restart_on_change:
+            raise ValueError(f"cannot resume from {existing[-1]}: settings differ from that run's: {differences}")
         if changed:
-            raise ValueError(f"cannot resume from {existing[-1]}: settings differ from that run's: "
-                             + ", ".join(f"{k} {state['settings'].get(k)!r} -> {settings.get(k)!r}" for k in changed))
+            logger.warning("Starting over: the checkpoints in %s are of a run with other settings (%s)", checkpoint_dir, differences)
+            if dist.main:
+                for old in existing:
+                    shutil.rmtree(old)
+            dist.barrier()
+            existing = []
+    if existing:
+        state = load_checkpoint(existing[-1], model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, device=dist.device)
         step = state["step"]
         logger.info("Resuming from %s (step %d of %d)", existing[-1], step, total_steps)
     metrics = state["metrics"]

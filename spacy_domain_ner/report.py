@@ -22,8 +22,9 @@ with a line saying so:
 - ablation: entity F1 per variant (every model, or `variants`) and test set;
 - per-label F1 per variant, one heatmap per test set;
 - robustness F1 per perturbation per variant, one chart per test set;
-- training: dev F1 at training (from `training/<variant>/model-best/meta.json`)
-  and training time.
+- training: dev F1 at training (the `training_performance` that `evaluate` copies
+  from the pipeline's meta.json into each metrics file, or, with `training_dir`,
+  `training/<variant>/model-best/meta.json`) and training time.
 Scores are shown in % (gaps in points); the functions return fractions.
 """
 import io
@@ -95,7 +96,7 @@ def load_metrics(path: Path) -> Dict[str, Any]:
     f = data["ents_f"]
     if f is not None and (isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 <= f <= 1):
         raise ValueError(f"{path}: ents_f must be a fraction in [0, 1] or null, not {f!r}")
-    for key, kind in (("ents_per_type", dict), ("robustness", dict)):
+    for key, kind in (("ents_per_type", dict), ("robustness", dict), ("training_performance", dict)):
         if data.get(key) is not None and not isinstance(data[key], kind):
             raise ValueError(f"{path}: '{key}' must be a JSON object")
     return data
@@ -195,6 +196,19 @@ def load_training_meta(training_dir: Path, models: Sequence[str]) -> Dict[str, D
             if not isinstance(meta, dict) or not isinstance(meta.get("performance") or {}, dict):
                 raise ValueError(f"{path}: expected a spaCy meta.json with a 'performance' object")
             result[model] = meta.get("performance") or {}
+    return result
+
+
+def training_meta_from_metrics(metrics: Mapping[Key, Mapping[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """The dev scores at training per model, from the `training_performance` of its metrics files.
+
+    metrics (Mapping[Key, Mapping[str, Any]]): Metrics per (model, test set).
+    RETURNS (Dict[str, Dict[str, Any]]): model -> performance, for the models that have one.
+    """
+    result: Dict[str, Dict[str, Any]] = {}
+    for (model, _), data in sorted(metrics.items()):
+        if data.get("training_performance"):
+            result.setdefault(model, dict(data["training_performance"]))
     return result
 
 
@@ -458,7 +472,7 @@ def build_report(
     if not times:
         notes.append("No training times (`<model>.time.json` in the metrics directory, or `--times`).")
     if not meta:
-        notes.append("No training meta.json (`--training-dir`, read from `<dir>/<variant>/model-best/meta.json`).")
+        notes.append("No training meta.json scores (`training_performance` in the metrics files, or `--training-dir`).")
 
     if predictions_html is not None:
         files["predictions.html"] = predictions_html

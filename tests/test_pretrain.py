@@ -391,6 +391,24 @@ def test_resume_after_stop_ends_in_the_same_state(tmp_path, tiny_model, texts, u
     assert [n.name for n in pt.list_checkpoints(tmp_path / "split.checkpoints")] == ["step-000000008", "step-000000012"]
 
 
+def test_changed_settings_start_over_with_restart_on_change(tmp_path, tiny_model, texts, uninterrupted, caplog):
+    # The project's pretrain command always resumes: a finished (or stopped) run with other settings
+    # must not block it, and must not leak into the new run.
+    full_dir, full = uninterrupted
+    old = pt.pretrain([texts], tmp_path / "run", config=small_config(tiny_model, learning_rate=1e-3, max_steps_this_run=5))
+    assert not old.finished and old.step == 5
+    with caplog.at_level("WARNING", logger=pt.logger.name):
+        result = pt.pretrain([texts], tmp_path / "run", config=small_config(tiny_model), resume=True, restart_on_change=True)
+    assert "Starting over" in caplog.text and "learning_rate 0.001 -> 0.005" in caplog.text
+    assert result.finished and result.step == 12 and result.metrics["heldout"] == full.metrics["heldout"]
+    assert_same_state(final_state(full_dir), final_state(tmp_path / "run"))
+    assert [n.name for n in pt.list_checkpoints(tmp_path / "run.checkpoints")] == ["step-000000008", "step-000000012"]
+    caplog.clear()
+    with caplog.at_level("INFO", logger=pt.logger.name):  # same settings: the finished run is resumed, not redone
+        again = pt.pretrain([texts], tmp_path / "run", config=small_config(tiny_model), resume=True, restart_on_change=True, overwrite=True)
+    assert again.finished and "Starting over" not in caplog.text and "Resuming from" in caplog.text
+
+
 def test_head_only_steps_leave_the_encoder_untouched(tmp_path, tiny_model, texts):
     result = pt.pretrain([texts], tmp_path / "head", config=small_config(tiny_model, max_steps=4, head_only_steps=4))
     source = load_file(str(tiny_model / "model.safetensors"))

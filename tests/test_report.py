@@ -288,6 +288,7 @@ def test_write_report_dir_atomic(tmp_path: Path) -> None:
 def test_real_evaluate_output_with_robustness(tmp_path: Path, ruler_pipeline: Path) -> None:
     """The report reads what `evaluate` writes (here with the robustness suite) without adaptation."""
     nlp = spacy.load(ruler_pipeline)
+    nlp.meta["performance"] = {"ents_p": 0.5, "ents_r": 0.7, "ents_f": 0.61, "speed": 900.0}  # as spacy train writes it
     gold = []
     for words, ents in ((["Acme", "hired", "Bob", "."], [(0, 1, "ORG"), (2, 3, "PER")]),
                         (["Bob", "left", "Acme", "Corp", "."], [(0, 1, "PER"), (2, 4, "ORG")])):
@@ -301,6 +302,11 @@ def test_real_evaluate_output_with_robustness(tmp_path: Path, ruler_pipeline: Pa
     assert found[("ruler", "toy")]["ents_f"] == pytest.approx(0.75)  # 3 of 4 predicted, 3 of 4 gold
     md = build_report(found, sources=sources)["report.md"]
     assert "| ruler | toy | 75.00 |" in md and "## Robustness on `toy`" in md and "| ruler | 75.00 (+0.00) |" in md
+    # the training scores travel in the metrics file: the report needs no training directory
+    assert found[("ruler", "toy")]["training_performance"] == pytest.approx({"ents_p": 0.5, "ents_r": 0.7, "ents_f": 0.61})
+    result = runner.invoke(app, ["report", "--metrics-dir", str(tmp_path), "-o", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    assert "| ruler | 61.00 | – |" in (tmp_path / "report" / "report.md").read_text(encoding="utf8")
 
 
 def test_cli_end_to_end(tmp_path: Path, ruler_pipeline: Path) -> None:

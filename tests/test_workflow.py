@@ -117,8 +117,65 @@ def test_multitask_and_mixed_variants_run_from_the_workflow(project):
     doc = multitask("The Securities and Exchange Commission sued Acme Holdings in New York.")
     assert "general" in doc.spans  # the general head writes its own key, never doc.ents
     assert "general_ner" not in spacy.load(project / "training" / "mixed" / "model-best").pipe_names
-    # the report puts the variants next to the legal model
-    subprocess.run([sys.executable, "-m", "spacy", "project", "run", "report", str(project), "--force"],
+    # the report puts the variants next to the legal model: their metrics are its deps, no --force needed
+    subprocess.run([sys.executable, "-m", "spacy", "project", "run", "report", str(project)],
                    capture_output=True, text=True, env=env, cwd=project, check=True)
     report = (project / "reports" / "legal_ner" / "report.md").read_text()
     assert "multitask" in report and "mixed" in report
+
+
+# Outputs of a simulated run: a path with a suffix is a file, one without a folder (model-best, reports/<name>).
+def _simulate(project_dir: Path, command: dict, run: int) -> None:
+    for output in command.get("outputs", []):
+        path = project_dir / output
+        if path.suffix:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"{command['name']} run {run}\n")
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+            (path / "content").write_text(f"{command['name']} run {run}\n")
+
+
+def test_reruns_exactly_the_commands_a_change_reaches(tmp_path):
+    """`spacy project run all` twice runs nothing the second time; after a touched input, exactly the
+    commands downstream of it rerun. spaCy's own rerun check (weasel's check_rerun and lockfile) on a
+    copy of the project whose commands are simulated: each run writes new content to its outputs."""
+    from weasel.cli.run import check_rerun, update_lockfile
+    from weasel.util import load_project_config
+
+    for name in ("project.yml", "configs", "assets", "spacy_domain_ner", "setup.cfg", "pyproject.toml", "README.md"):
+        source = ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
+    config = load_project_config(tmp_path)
+    for directory in config["directories"]:
+        (tmp_path / directory).mkdir(exist_ok=True)
+    commands = {command["name"]: command for command in config["commands"]}
+    runs = iter(range(1000))
+
+    def run_all() -> list:
+        ran = []
+        for name in config["workflows"]["all"]:
+            if check_rerun(tmp_path, commands[name]):
+                _simulate(tmp_path, commands[name], next(runs))
+                update_lockfile(tmp_path, commands[name])
+                ran.append(name)
+        return ran
+
+    assert run_all() == config["workflows"]["all"]
+    assert run_all() == []
+    downstream_of_training = ["evaluate", "evaluate-cross", "knowledge", "report", "package"]
+    for touched, expected in (
+        ("spacy_domain_ner/report.py", ["report", "package"]),  # the plugin wheel holds every module
+        ("spacy_domain_ner/bucketing.py", ["train", "train-news", *downstream_of_training]),
+        ("configs/ner_trf.cfg", ["train", "train-news", *downstream_of_training]),
+        ("assets/news_sample.jsonl", ["convert-news", "train-news", "evaluate-cross", "knowledge", "report", "package"]),
+        ("configs/labels/ener_to_conll.json", ["evaluate-cross", "knowledge", "report", "package"]),
+        ("assets/knowledge/legal_kb.jsonl", ["knowledge", "report", "package"]),
+    ):
+        with (tmp_path / touched).open("a", encoding="utf8") as file:
+            file.write("\n")
+        assert sorted(run_all()) == sorted(expected), touched
+        assert run_all() == [], touched
+    # a variant of another workflow writes its metrics: the report (which lists every variant) is stale
+    (tmp_path / "metrics" / "mixed.json").write_text('{"ents_f": 0.5}')
+    assert run_all() == ["report"]

@@ -40,6 +40,7 @@ def pretrain_cli(
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Save a checkpoint every N steps"),
     keep_checkpoints: int = typer.Option(2, "--keep-checkpoints", help="Checkpoints kept"),
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint (starts fresh if there is none)"),
+    restart_on_change: bool = typer.Option(False, "--restart-on-change", help="With --resume: checkpoints of a run with other settings are removed and the run starts over, instead of failing"),
     max_steps_this_run: int = typer.Option(0, "--max-steps-this-run", help="Checkpoint and stop after N steps of this invocation (0: run to the end)"),
     log_every: int = typer.Option(50, "--log-every", help="Record the mean training loss every N steps"),
     num_workers: int = typer.Option(-1, "--num-workers", help="Data loader workers (-1: 2 on GPU, 0 on CPU)"),
@@ -60,7 +61,7 @@ def pretrain_cli(
     )
     try:
         result = pretrain(inputs, output, config=config, checkpoint_dir=checkpoint_dir, resume=resume,
-                          overwrite=overwrite, metrics_path=metrics)
+                          restart_on_change=restart_on_change, overwrite=overwrite, metrics_path=metrics)
     except (ConversionError, ValueError, OSError) as err:  # bad input, settings, or a model that cannot be loaded
         fail(err)
     if not result.finished:

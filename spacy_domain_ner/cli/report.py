@@ -28,7 +28,7 @@ def report_cli(
     general: str = typer.Option("news", "--general", help="The general (news) model of the capability misalignment"),
     legal_test: str = typer.Option("legal", "--legal-test", help="The legal test set of the capability misalignment"),
     variants: Optional[str] = typer.Option(None, "--variants", help="Comma-separated ablation variants, in order (default: every model)"),
-    training_dir: Optional[Path] = typer.Option(None, "--training-dir", help="spaCy training root: reads <dir>/<variant>/model-best/meta.json"),
+    training_dir: Optional[Path] = typer.Option(None, "--training-dir", help="spaCy training root: reads <dir>/<variant>/model-best/meta.json (default: the training scores evaluate writes into each metrics file)"),
     times: Optional[Path] = typer.Option(None, "--times", help='JSON {"variant": seconds} of training times'),
     displacy_model: Optional[str] = typer.Option(None, "--displacy-model", help="Pipeline whose predictions go into predictions.html"),
     sentences: Optional[Path] = typer.Option(None, "--sentences", help="Sentences for the page: .txt (one per line) or .jsonl ('text'); default: built-in legal sentences"),
@@ -36,7 +36,7 @@ def report_cli(
 ) -> None:
     """Cross-domain F1 matrix and gap, ablation F1, per-label F1, robustness and training time in one report."""
     from ..report import build_report, collect_metrics, load_sentences, load_times, load_training_meta, render_predictions
-    from ..report import write_report_dir
+    from ..report import training_meta_from_metrics, write_report_dir
 
     if sentences is not None and displacy_model is None:
         fail(ValueError("--sentences is only used with --displacy-model"))
@@ -46,7 +46,8 @@ def report_cli(
             found_times.update(load_times(times))
         names = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
         models = sorted({m for m, _ in found} | set(names or []))
-        meta = load_training_meta(training_dir, models) if training_dir is not None else None
+        # Each metrics file carries its model's training scores; --training-dir reads meta.json over them.
+        meta = {**training_meta_from_metrics(found), **(load_training_meta(training_dir, models) if training_dir is not None else {})}
         html = None
         if displacy_model is not None:
             import spacy

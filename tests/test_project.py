@@ -1,0 +1,185 @@
+"""project.yml declares what each command reads (deps) and writes (outputs), so that `spacy project
+run` reruns a command exactly when something it reads changed. Checked statically: the file
+arguments of every script, the package modules the script or its training config imports (the
+import closure, lazy imports included), and the files the config itself names."""
+import ast
+import configparser
+import re
+import shlex
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Set
+
+import pytest
+from weasel.util import load_project_config
+
+ROOT = Path(__file__).parent.parent
+# An argument under one of these is a file the script reads or writes.
+DATA_ROOTS = ("assets", "configs", "corpus", "training", "metrics", "reports", "annotated", "packages")
+# The CLI's dispatch: every `python -m spacy_domain_ner` command loads these, and their content
+# shapes no result (cli/__init__ imports every command module only to register it).
+DISPATCH = {"spacy_domain_ner/__init__.py", "spacy_domain_ner/__main__.py", "spacy_domain_ner/cli/__init__.py",
+            "spacy_domain_ner/cli/_app.py"}
+# "." (package --source): the whole checkout, built into the plugin wheel; its deps name what counts.
+WHOLE_PROJECT = "."
+
+
+def module_file(name: str) -> Optional[Path]:
+    """The source file of a package module or package, if it exists."""
+    base = ROOT.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def imported_modules(name: str) -> Set[str]:
+    """The package modules a module imports anywhere (top level or inside functions)."""
+    path = module_file(name)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: Set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            parts = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            module = ".".join(parts + ([node.module] if node.module else []))
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)  # `from . import x`: submodules
+    return {m for m in found if m.split(".")[0] == "spacy_domain_ner" and module_file(m) is not None}
+
+
+def module_closure(roots: Iterable[str]) -> Set[str]:
+    """The files of the modules `roots` import, transitively, with their parent packages, without DISPATCH."""
+    todo, seen = list(roots), set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if rel(module_file(name)) in DISPATCH:
+            continue
+        parts = name.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # a package's __init__ runs first
+        todo += sorted(imported_modules(name))
+    return {rel(module_file(name)) for name in seen} - DISPATCH
+
+
+def rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def cli_modules() -> Dict[str, str]:
+    """Subcommand name -> the CLI module that defines it."""
+    found = {}
+    for path in sorted((ROOT / "spacy_domain_ner" / "cli").glob("*.py")):
+        for command in re.findall(r'@app\.command\("([^"]+)"\)', path.read_text(encoding="utf8")):
+            found[command] = f"spacy_domain_ner.cli.{path.stem}"
+    return found
+
+
+def entry_point_modules() -> Dict[str, str]:
+    """Registered name (or factory name) -> module, from setup.cfg's entry points."""
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "setup.cfg", encoding="utf8")
+    found = {}
+    for group, value in parser["options.entry_points"].items():
+        if group == "console_scripts":
+            continue
+        for line in filter(None, (line.strip() for line in value.splitlines())):
+            name, _, target = line.partition("=")
+            found[name.strip()] = target.strip().split(":")[0]
+    return found
+
+
+def config_needs(config_path: Path, overridden: Set[str]) -> Set[str]:
+    """The package modules a training config uses (registered names, factories) and the files its
+    [paths] name that the script does not override."""
+    from spacy.util import load_config
+
+    text = config_path.read_text(encoding="utf8")
+    registered = entry_point_modules()
+    names = set(re.findall(r'"(spacy_domain_ner\.[\w.]+)"', text)) | set(re.findall(r'^factory\s*=\s*"(\w+)"', text, re.M))
+    needs = module_closure(registered[name] for name in names if name in registered)
+    for key, value in load_config(config_path, interpolate=False).get("paths", {}).items():
+        if f"paths.{key}" not in overridden and isinstance(value, str) and value and (ROOT / value).exists():
+            needs.add(value)
+    return needs
+
+
+def is_file_argument(token: str) -> bool:
+    if not token or token.startswith("-") or token == WHOLE_PROJECT or "://" in token:
+        return False
+    return token.split("/")[0] in DATA_ROOTS or (ROOT / token).exists()
+
+
+def script_needs(line: str) -> Set[str]:
+    """The files one script line reads or writes: its file arguments and the modules/config it runs."""
+    tokens = shlex.split(line)
+    overridden = {t[2:] for t in tokens if t.startswith("--paths.")}
+    needs = {t for t in tokens[3:] if is_file_argument(t)}  # after `python -m MODULE`
+    if tokens[:3] == ["python", "-m", "spacy_domain_ner"]:
+        commands = cli_modules()
+        assert tokens[3] in commands, f"{tokens[3]}: no such spacy_domain_ner command"
+        needs |= module_closure([commands[tokens[3]]])
+    elif tokens[:4] == ["python", "-m", "spacy", "train"]:
+        needs |= config_needs(ROOT / tokens[4], overridden)
+    return needs
+
+
+def covered(path: str, deps: List[str], outputs: List[str]) -> bool:
+    """A path is covered by a dep or output that is it or a folder above it, or by outputs below it (a written folder)."""
+    def inside(child: str, parent: str) -> bool:
+        return child == parent or child.startswith(parent.rstrip("/") + "/")
+
+    return any(inside(path, p) for p in deps + outputs) or any(inside(o, path) for o in outputs)
+
+
+@pytest.fixture(scope="module")
+def project() -> Dict:
+    return load_project_config(ROOT)
+
+
+def outputs_of(command: Dict) -> List[str]:
+    return command.get("outputs", []) + command.get("outputs_no_cache", [])
+
+
+def test_every_file_a_script_uses_is_a_dep_or_an_output(project):
+    missing = {}
+    for command in project["commands"]:
+        deps, outputs = command.get("deps", []), outputs_of(command)
+        needs = set().union(*(script_needs(line) for line in command["script"]))
+        gaps = sorted(path for path in needs if not covered(path, deps, outputs))
+        if gaps:
+            missing[command["name"]] = gaps
+    assert missing == {}, "add these to the commands' deps (read) or outputs (written)"
+
+
+def test_deps_exist_or_are_made_by_a_command(project):
+    made = [path for command in project["commands"] for path in outputs_of(command)]
+    for command in project["commands"]:
+        for dep in command.get("deps", []):
+            assert (ROOT / dep).exists() or covered(dep, [], made), f"{command['name']}: {dep} is neither a file nor an output"
+            assert not any(o == dep for o in outputs_of(command)), f"{command['name']}: {dep} is its own dep and output"
+
+
+def test_the_checks_see_lazy_imports_and_config_modules():
+    # evaluate imports robustness and quantize inside its function; the transformer config uses bucketing
+    # and offline through the architecture, and the loggers through its [training.logger] entry.
+    assert {"spacy_domain_ner/robustness.py", "spacy_domain_ner/quantize.py", "spacy_domain_ner/labels.py"} <= script_needs(
+        "python -m spacy_domain_ner evaluate training/legal/model-best corpus/legal/dev.spacy --output metrics/legal.json")
+    trf = script_needs("python -m spacy train configs/ner_trf.cfg --paths.train corpus/legal/train.spacy")
+    assert {"configs/ner_trf.cfg", "corpus/legal/train.spacy", "spacy_domain_ner/bucketing.py", "spacy_domain_ner/offline.py",
+            "spacy_domain_ner/loggers.py", "spacy_domain_ner/architectures.py"} <= trf
+    assert not any(path.startswith("spacy_domain_ner/cli/") for path in trf)
+    assert covered("corpus/legal/train.spacy", ["corpus/legal"], []) and covered("reports/x", [], ["reports/x/report.md"])
+    assert not covered("corpus/legal/train.spacy", ["corpus/legal/dev.spacy"], ["corpus/legal-x/train.spacy"])
+
+
+def test_train_news_uses_the_same_batch_size_as_train(project):
+    # Its help says "same config": every training override of train is given to train-news too.
+    commands = {c["name"]: c for c in project["commands"]}
+
+    def overrides(name: str) -> Set[str]:
+        return {t for t in shlex.split(commands[name]["script"][0]) if t.startswith("--training.")}
+
+    assert overrides("train") == overrides("train-news") and "--training.batcher.size" in overrides("train-news")
