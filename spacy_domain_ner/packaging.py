@@ -11,7 +11,8 @@ version, so that
 
 installs the two files together and takes everything else (spaCy, spacy-transformers, torch,
 ...) from the package index. The pipeline is staged in a temporary copy whose meta.json
-carries the pin; the trained pipeline is left untouched.
+carries the pin and, with `quantize`, whose config quantizes the transformer at load time
+(`spacy_domain_ner.quantize.load_time_overrides`); the trained pipeline is left untouched.
 """
 import re
 import shutil
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import srsly
 
@@ -28,7 +29,8 @@ PLUGIN = "spacy-domain-ner"
 PLUGIN_SOURCES = ("setup.cfg", "pyproject.toml", "README.md", "spacy_domain_ner")
 
 
-def package_pipeline(model: Path, output_dir: Path, *, name: str, version: str, source: Path) -> Dict[str, Path]:
+def package_pipeline(model: Path, output_dir: Path, *, name: str, version: str, source: Path,
+                     quantize: Optional[str] = None) -> Dict[str, Path]:
     """Build the model wheel and the plugin wheel it requires into one dist/ folder.
 
     model (Path): The trained pipeline directory (not modified).
@@ -36,9 +38,14 @@ def package_pipeline(model: Path, output_dir: Path, *, name: str, version: str, 
     name (str): Package name without the language prefix, e.g. "legal_ner".
     version (str): Package version.
     source (Path): Source tree of spacy-domain-ner (the project root: setup.cfg, spacy_domain_ner/).
+    quantize (Optional[str]): None for float weights at load, or "qint8": the packaged pipeline
+        quantizes its transformer when loaded (TransformerModel.v3 `quantize`); its saved weights stay float.
     RETURNS (Dict[str, Path]): The wheels, keys "model" and "plugin".
     """
     from spacy.cli.package import package
+    from spacy.util import load_config
+
+    from .quantize import load_time_overrides
 
     model, output_dir, source = Path(model), Path(output_dir), Path(source)
     if not (model / "config.cfg").is_file() or not (model / "meta.json").is_file():
@@ -57,6 +64,9 @@ def package_pipeline(model: Path, output_dir: Path, *, name: str, version: str, 
         shutil.copytree(model, staged)
         meta["requirements"] = pin_requirement(meta.get("requirements", []), version=wheel_version(plugin))
         srsly.write_json(staged / "meta.json", meta)
+        if quantize is not None:
+            config = staged / "config.cfg"
+            load_config(config, overrides=load_time_overrides(load_config(config), dtype=quantize)).to_disk(config)
         package(staged, output_dir, name=name, version=version, create_sdist=False, create_wheel=True,
                 require_parent=True, force=True, silent=True)
     wheels = list(dist.glob(f"{re.sub('_+', '_', dist.parent.name)}-py3-none-any.whl"))

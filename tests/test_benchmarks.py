@@ -209,6 +209,7 @@ def test_quick_run_end_to_end(tmp_path):
     assert 50 < results["baseline"]["peak_mb"] <= min(row["peak_mb"] for row in rows.values())
     assert rows["legal"]["x_legal_wps"] == 1.0 and rows["legal"]["pipes"] == ["transformer", "ner"]
     assert rows["reference"]["pipes"] == ["tok2vec", "ner"] and "int8" in rows["legal int8"]["note"]
+    assert rows["legal"]["quantized"] == [] and rows["legal int8"]["quantized"] == ["transformer"]
     assert rows["roberta"]["pipes"] == ["transformer", "ner"] and results["roberta"]["model_type"] == "bert"
     assert results["roberta"]["labels"] == sorted({label for _, ents in SENTENCES for *_, label in ents})
     train = {r["row"]: r for r in results["training"]}
@@ -226,6 +227,17 @@ def test_budgeted_stops_at_a_batch_boundary():
     assert list(speed.budgeted(texts, clock={"start": speed.time.perf_counter()}, batch_size=4, max_seconds=60)) == texts
     spent = {"start": speed.time.perf_counter() - 10}
     assert list(speed.budgeted(texts, clock=spent, batch_size=4, max_seconds=1)) == texts[:4]  # at least one batch
+
+
+def test_inference_float_and_int8_of_one_pipeline(tmp_path, one_torch_thread):
+    # --quantize measures the load-time int8 path (TransformerModel.v3 quantize) next to float
+    data = make_docbin(tmp_path / "docs.spacy", 4)
+    legal = make_pipeline(tmp_path / "legal", data, config="ner_trf.cfg", **{"paths.transformer": str(make_tiny_bert(tmp_path / "bert"))})
+    texts = [text for text, _ in SENTENCES] * 2
+    measured = {quantize: speed.measure_inference(model=str(legal), texts=texts, batch_size=4, n_process=1, max_seconds=0.0,
+                                                  quantize=quantize) for quantize in (None, False, True)}
+    assert [measured[q]["quantized"] for q in (None, False, True)] == [[], [], ["transformer"]]
+    assert all(m["words"] > 0 for m in measured.values())
 
 
 def test_inference_with_two_processes_ends_after_the_budget(tmp_path):

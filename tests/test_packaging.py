@@ -74,3 +74,31 @@ def test_package_errors(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["package", str(tmp_path), str(tmp_path), "--name", "x", "--version", "0.1.0"])
     assert result.exit_code == 1 and "not a pipeline directory" in result.output
+
+
+def test_package_int8_quantizes_at_load_with_float_weights(tmp_path):
+    from spacy.training import Example
+    from spacy.util import load_config, load_model_from_config
+
+    from conftest import save_tiny_bert
+
+    text = "The Securities and Exchange Commission sued Acme Holdings in New York ."
+    bert = tmp_path / "bert"
+    bert.mkdir()
+    save_tiny_bert(bert, [text])
+    config = load_config(ROOT / "configs" / "ner_trf.cfg", overrides={"paths.transformer": str(bert)}, interpolate=True)
+    nlp = load_model_from_config(config, auto_fill=True)
+    nlp.initialize(lambda: [Example.from_dict(nlp.make_doc(text), {"entities": [(4, 38, "GOVERNMENT")]})])
+    nlp.to_disk(tmp_path / "model")
+    trained = (tmp_path / "model" / "config.cfg").read_text()
+    (tmp_path / "packages").mkdir()
+    args = ["package", str(tmp_path / "model"), str(tmp_path / "packages"), "--name", "legal_ner", "--version", "0.1.0",
+            "--source", str(ROOT), "--int8"]
+    result = CliRunner().invoke(app, [*args, "nope"])
+    assert result.exit_code == 1 and "--int8 takes true or false" in result.output
+    result = CliRunner().invoke(app, [*args, "true"])
+    assert result.exit_code == 0 and "(int8 at load)" in result.output, result.output
+    with zipfile.ZipFile(tmp_path / "packages" / "en_legal_ner-0.1.0" / "dist" / "en_legal_ner-0.1.0-py3-none-any.whl") as wheel:
+        packaged = wheel.read("en_legal_ner/en_legal_ner-0.1.0/config.cfg").decode()
+    assert '@architectures = "spacy_domain_ner.TransformerModel.v3"' in packaged and 'quantize = "qint8"' in packaged
+    assert (tmp_path / "model" / "config.cfg").read_text() == trained  # the trained pipeline stays float

@@ -24,7 +24,8 @@ def project(tmp_path_factory):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "spacy", "project", "run", "all", str(workdir),
-         "--vars.max_steps", "30", "--vars.eval_frequency", "15", "--vars.news_max_steps", "10", "--vars.warmup_steps", "3"],
+         "--vars.max_steps", "30", "--vars.eval_frequency", "15", "--vars.news_max_steps", "10", "--vars.warmup_steps", "3",
+         "--vars.package_int8", "true"],
         capture_output=True, text=True, env=env, cwd=workdir,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
@@ -87,6 +88,8 @@ def test_wheels_install_alone_and_load_offline_in_fresh_venv(project, tmp_path):
         "nlp = spacy.load('en_legal_ner')\n"
         "doc = nlp('The Securities and Exchange Commission sued Acme Holdings, Inc. in New York.')\n"
         "assert nlp.pipe_names == ['transformer', 'ner', 'legal_knowledge'], nlp.pipe_names\n"
+        "from spacy_domain_ner.quantize import quantized_components\n"
+        "assert quantized_components(nlp) == ['transformer']\n"  # package_int8: int8 from spacy.load alone
         "kb = nlp.get_pipe('legal_knowledge')\n"
         "assert kb.cfg['mode'] == 'override' and len(kb.entries) > 200, (kb.cfg, len(kb.entries))\n"
         "sec = nlp('The Securities and Exchange Commission filed suit.')\n"

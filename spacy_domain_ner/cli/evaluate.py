@@ -20,7 +20,7 @@ def evaluate_cli(
     pool: Optional[Path] = typer.Option(None, "--pool", help="DocBin whose entities the 'swap' perturbation draws from"),
     batch_size: int = typer.Option(64, "--batch-size", "-b", help="Batch size of nlp.pipe"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
-    quantize: bool = typer.Option(False, "--quantize", help="Quantize the transformer's Linear layers to int8 after loading (CPU)"),
+    quantize: Optional[bool] = typer.Option(None, "--quantize/--no-quantize", help="--quantize: load the transformer int8 (CPU), --no-quantize: float32, whatever its config says; default: as the config says (TransformerModel.v3 quantize)"),
     n_errors: int = typer.Option(20, "--n-errors", help="Errors to sample into the report"),
     seed: int = typer.Option(0, "--seed", help="Seed of the error sample and the perturbations"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars"),
@@ -30,7 +30,7 @@ def evaluate_cli(
 
     from ..evaluate import evaluate_pipeline, load_gold, write_report
     from ..labels import load_label_map
-    from ..quantize import quantize_transformers
+    from ..quantize import load_with_quantization, quantized_components
     from ..robustness import build_entity_pool, evaluate_robustness
 
     if spans_key is not None and robustness:
@@ -46,13 +46,15 @@ def evaluate_cli(
                 raise ValueError("--quantize runs on CPU only: leave out --gpu-id")
             spacy.require_gpu(gpu_id)
         try:
-            nlp = spacy.load(model)
+            # the load-time path of the config's quantize setting, forced on or off by the flag
+            nlp = load_with_quantization(model, quantize=quantize)
         except (OSError, IOError) as err:
             raise ValueError(f"{model}: cannot load the pipeline ({err})") from None
-        if quantize and not quantize_transformers(nlp):
-            raise ValueError(f"{model}: --quantize, but the pipeline has no transformer component")
+        except ValueError as err:
+            raise ValueError(f"{model}: {err}") from None
         result = evaluate_pipeline(nlp, gold_docs, batch_size=batch_size, n_errors=n_errors, seed=seed, progress=progress,
                                    spans_key=spans_key, **maps)
+        result["speed"]["quantized"] = quantized_components(nlp)  # which setting the speed and scores are of
         if robustness:
             if entity_pool is None:
                 typer.secho("warning: no --pool, so the 'swap' perturbation is left out", fg=typer.colors.YELLOW, err=True)
@@ -66,8 +68,9 @@ def evaluate_cli(
     def pct(value: Optional[float]) -> str:
         return "-" if value is None else f"{100 * value:.2f}"
 
+    precision = "int8" if result["speed"]["quantized"] else "float"
     typer.echo(f"{gold}: P {pct(result['ents_p'])}  R {pct(result['ents_r'])}  F {pct(result['ents_f'])}  "
-               f"({result['speed']['words_per_second'] or 0:,.0f} words/s)")
+               f"({result['speed']['words_per_second'] or 0:,.0f} words/s, {precision})")
     for label, scores in result["ents_per_type"].items():
         typer.echo(f"  {label:<20} P {pct(scores['p'])}  R {pct(scores['r'])}  F {pct(scores['f'])}  support {scores['support']}")
     for row in result.get("robustness", {}).get("rows", []):

@@ -13,14 +13,18 @@ def package_cli(
     name: str = typer.Option(..., "--name", "-n", help="Package name without the language prefix, e.g. legal_ner"),
     version: str = typer.Option(..., "--version", "-v", help="Package version"),
     source: Path = typer.Option(Path("."), "--source", help="Source tree of spacy-domain-ner (setup.cfg, spacy_domain_ner/)"),
+    int8: str = typer.Option("false", "--int8", metavar="true|false", help="true: the package quantizes its transformer to int8 when loaded (CPU); weights stay float"),
 ) -> None:
     """Build the model wheel and the plugin wheel into one folder: `pip install DIST/*.whl` installs both,
     with spacy-domain-ner pinned to exactly the wheel shipped next to the model."""
     from ..packaging import package_pipeline
 
     try:
-        wheels = package_pipeline(model, output_dir, name=name, version=version, source=source)
+        if int8.lower() not in ("true", "false"):
+            raise ValueError(f"--int8 takes true or false, not {int8!r}")
+        quantize = "qint8" if int8.lower() == "true" else None
+        wheels = package_pipeline(model, output_dir, name=name, version=version, source=source, quantize=quantize)
     except (RuntimeError, ValueError) as err:
         fail(err)
-    typer.echo(f"model wheel  {wheels['model']}\nplugin wheel {wheels['plugin']}\n"
+    typer.echo(f"model wheel  {wheels['model']}{' (int8 at load)' if quantize else ''}\nplugin wheel {wheels['plugin']}\n"
                f"install both: pip install {wheels['model'].parent}/*.whl")
