@@ -1,0 +1,46 @@
+"""`add-confidence`: add the entity_confidence component to a trained pipeline, calibrated on a dev DocBin."""
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..atomic import replace_directory
+from ._app import app, fail
+
+
+@app.command("add-confidence")
+def add_confidence_cli(
+    model_dir: Path = typer.Argument(..., help="Trained pipeline directory with a transition-based ner"),
+    dev: Path = typer.Argument(..., help="Gold DocBin (.spacy) the temperature is fitted on"),
+    output_dir: Path = typer.Argument(..., help="Output pipeline directory (replaced atomically)"),
+    report: Optional[Path] = typer.Option(None, "--report", help="Calibration JSON: temperature, ECE and bins before and after"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Reliability diagram (PNG) after calibration"),
+    aggregate: str = typer.Option("gmean", "--aggregate", help="gmean or min of the entity's action probabilities"),
+    ner: str = typer.Option("ner", "--ner", help="The ner component to score"),
+    n_bins: int = typer.Option(10, "--bins", help="Bins of the expected calibration error"),
+) -> None:
+    """ent._.confidence for every NER entity, with a temperature fitted on dev; reports the ECE."""
+    import spacy
+    import srsly
+
+    from ..confidence import calibrate, plot_reliability
+    from ..evaluate import load_gold
+
+    try:
+        nlp = spacy.load(model_dir)
+        if ner not in nlp.pipe_names:
+            raise ValueError(f"{model_dir}: no component '{ner}' (components: {nlp.pipe_names})")
+        if "entity_confidence" in nlp.pipe_names:
+            nlp.remove_pipe("entity_confidence")
+        nlp.add_pipe("entity_confidence", before=ner, config={"ner": ner, "aggregate": aggregate})
+        result = calibrate(nlp, load_gold(dev), n_bins=n_bins)
+        replace_directory(output_dir, nlp.to_disk)
+        if report is not None:
+            srsly.write_json(report, result)
+        if plot is not None:
+            plot_reliability(result["after"], plot)
+    except (OSError, ValueError) as err:
+        fail(err)
+    ece = {k: "-" if result[k]["ece"] is None else f"{result[k]['ece']:.3f}" for k in ("before", "after")}
+    typer.echo(f"{output_dir}: temperature {result['temperature']:.3g}, ECE {ece['before']} -> {ece['after']} "
+               f"on {result['after']['n']} predicted entities")

@@ -1,0 +1,279 @@
+"""A confidence in [0, 1] for every entity of the transition-based NER: `ent._.confidence`.
+
+spaCy's `ner` decides greedily, one BILUO action a token, and keeps no scores. The
+`entity_confidence` component, placed right before `ner`, replays the same greedy path on the
+same inputs (the transformer's output is already on the docs, so only the NER head runs again):
+at each token a softmax over the *valid* actions' scores (divided by a temperature fitted on dev,
+`fit_temperature`), and an entity's confidence is the geometric mean (or the minimum) of the
+probabilities of the actions that built it. `ner` then sets the same entities, and
+`ent._.confidence` reads them back by (start, end, label); an entity that `ner` did not produce
+(e.g. one the knowledge base added) has None.
+
+`expected_calibration_error` and `plot_reliability` measure how well the scores are calibrated
+(entity confidence against exact-match correctness on a gold DocBin).
+"""
+import math
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import numpy
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+from spacy.util import minibatch
+
+AGGREGATES = ("gmean", "min")
+# Per entity: (start, end, label, [(valid actions' scores, index of the chosen one) per token]).
+EntityScores = Tuple[int, int, str, List[Tuple[numpy.ndarray, int]]]
+
+if not Doc.has_extension("ent_confidences"):
+    Doc.set_extension("ent_confidences", default=None)  # [[start, end, label, confidence], ...]
+
+
+def _span_confidence(span: Span) -> Optional[float]:
+    for start, end, label, confidence in span.doc._.ent_confidences or ():
+        if start == span.start and end == span.end and label == span.label_:
+            return confidence
+    return None
+
+
+if not Span.has_extension("confidence"):
+    Span.set_extension("confidence", getter=_span_confidence)
+
+
+def greedy_entity_scores(ner: Any, docs: Sequence[Doc]) -> List[List[EntityScores]]:
+    """Replay the NER's greedy parse and keep, for each entity, every action's valid scores.
+
+    ner (EntityRecognizer): A trained `ner` component.
+    docs (Sequence[Doc]): Docs as `ner` receives them (after the components before it).
+    RETURNS (List[List[EntityScores]]): Per doc, the entities the greedy path builds.
+    """
+    moves = ner.moves
+    names = [moves.get_class_name(i) for i in range(moves.n_moves)]
+    step = ner.model.predict(list(docs))
+    states = moves.init_batch(list(docs))
+    # per doc: token index -> (valid scores, chosen index among them, action name)
+    actions: List[Dict[int, Tuple[numpy.ndarray, int, str]]] = [{} for _ in docs]
+    active = [(i, s) for i, s in enumerate(states) if not s.is_final()]
+    while active:
+        scores = ner.model.ops.to_numpy(step.predict([s for _, s in active]))
+        for (i, state), row in zip(active, scores):
+            valid = numpy.array([moves.is_valid(state, name) for name in names], dtype=bool)
+            choices = numpy.flatnonzero(valid)
+            best = int(numpy.argmax(row[choices]))  # the first best valid action, as spaCy's greedy parse takes
+            name = names[choices[best]]
+            actions[i][state.B(0)] = (row[choices].astype("float64"), best, name)
+            moves.apply_transition(state, name)
+        active = [(i, s) for i, s in active if not s.is_final()]
+    step.clear_memory()
+    return [_entities(doc_actions) for doc_actions in actions]
+
+
+def _entities(actions: Dict[int, Tuple[numpy.ndarray, int, str]]) -> List[EntityScores]:
+    entities, start, steps = [], None, []
+    for token in sorted(actions):
+        scores, best, name = actions[token]
+        move, _, label = name.partition("-")
+        if move in ("B", "U"):
+            start, steps = token, []
+        if start is None:
+            continue
+        steps.append((scores, best))
+        if move in ("L", "U"):
+            entities.append((start, token + 1, label, steps))
+            start = None
+    return entities
+
+
+def entity_confidence(steps: Sequence[Tuple[numpy.ndarray, int]], *, temperature: float = 1.0, aggregate: str = "gmean") -> float:
+    """An entity's confidence from its actions: softmax over each step's valid actions.
+
+    steps (Sequence[Tuple[numpy.ndarray, int]]): Per token, the valid actions' scores and the chosen index.
+    temperature (float): Divides the scores before the softmax (> 1 softens, < 1 sharpens).
+    aggregate (str): "gmean" (geometric mean of the chosen actions' probabilities) or "min".
+    RETURNS (float): The confidence, in [0, 1].
+    """
+    log_probs = []
+    for scores, best in steps:
+        z = scores / temperature
+        log_probs.append(float(z[best] - (z.max() + math.log(numpy.exp(z - z.max()).sum()))))
+    if not log_probs:
+        return 0.0
+    return math.exp(sum(log_probs) / len(log_probs)) if aggregate == "gmean" else math.exp(min(log_probs))
+
+
+class EntityConfidence:
+    """Scores the entities the `ner` component is about to set (place it right before `ner`)."""
+
+    def __init__(self, nlp: Language, name: str, *, ner: str, temperature: float, aggregate: str) -> None:
+        check_settings(temperature=temperature, aggregate=aggregate)
+        self.nlp, self.name = nlp, name
+        self.cfg = {"ner": ner, "temperature": temperature, "aggregate": aggregate}
+
+    def __call__(self, doc: Doc) -> Doc:
+        return next(self.pipe([doc]))
+
+    def pipe(self, docs: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
+        ner = self.nlp.get_pipe(self.cfg["ner"])
+        for batch in minibatch(docs, size=batch_size):
+            for doc, entities in zip(batch, greedy_entity_scores(ner, batch)):
+                doc._.ent_confidences = [
+                    [start, end, label, entity_confidence(steps, temperature=self.cfg["temperature"], aggregate=self.cfg["aggregate"])]
+                    for start, end, label, steps in entities]
+                yield doc
+
+    def to_disk(self, path: Path, *, exclude: Iterable[str] = ()) -> None:
+        import srsly
+
+        Path(path).mkdir(parents=True, exist_ok=True)
+        srsly.write_json(Path(path) / "cfg.json", self.cfg)
+
+    def from_disk(self, path: Path, *, exclude: Iterable[str] = ()) -> "EntityConfidence":
+        import srsly
+
+        cfg = srsly.read_json(Path(path) / "cfg.json")
+        check_settings(temperature=cfg["temperature"], aggregate=cfg["aggregate"])
+        self.cfg.update(cfg)
+        return self
+
+
+def check_settings(*, temperature: float, aggregate: str) -> None:
+    """Raise ValueError on a temperature <= 0 or an unknown aggregate."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, not {temperature}")
+    if aggregate not in AGGREGATES:
+        raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}, not {aggregate!r}")
+
+
+@Language.factory("entity_confidence", default_config={"ner": "ner", "temperature": 1.0, "aggregate": "gmean"})
+def make_entity_confidence(nlp: Language, name: str, ner: str, temperature: float, aggregate: str) -> EntityConfidence:
+    """Create the `entity_confidence` component (add it with before="ner")."""
+    return EntityConfidence(nlp, name, ner=ner, temperature=temperature, aggregate=aggregate)
+
+
+# ---------------------------------------------------------------- calibration
+
+
+def scored_predictions(nlp: Language, gold_docs: Sequence[Doc], *, name: str = "entity_confidence",
+                       batch_size: int = 32) -> List[Tuple[List[Tuple[numpy.ndarray, int]], bool]]:
+    """Every NER entity predicted on the gold texts, with its action scores and whether it is
+    correct (the same characters and label as a gold entity).
+
+    nlp (Language): A pipeline with the confidence component.
+    gold_docs (Sequence[Doc]): Gold Docs.
+    name (str): The confidence component's name.
+    batch_size (int): Docs a batch.
+    RETURNS (List[Tuple[List[Tuple[numpy.ndarray, int]], bool]]): (steps, correct) per entity.
+    """
+    ner_name = nlp.get_pipe(name).cfg["ner"]
+    ner = nlp.get_pipe(ner_name)
+    before = [p for p in nlp.pipe_names[:nlp.pipe_names.index(ner_name)] if p != name]
+    result = []
+    with nlp.select_pipes(enable=before):  # the docs as ner receives them
+        for batch in minibatch(gold_docs, size=batch_size):
+            docs = list(nlp.pipe([gold.text for gold in batch]))
+            for doc, gold, entities in zip(docs, batch, greedy_entity_scores(ner, docs)):
+                truth = {(e.start_char, e.end_char, e.label_) for e in gold.ents}
+                for start, end, label, steps in entities:
+                    span = doc[start:end]
+                    result.append((steps, (span.start_char, span.end_char, label) in truth))
+    return result
+
+
+def fit_temperature(predictions: Sequence[Tuple[List[Tuple[numpy.ndarray, int]], bool]], *, aggregate: str = "gmean",
+                    grid: Sequence[float] = tuple(numpy.geomspace(0.1, 10.0, 61))) -> float:
+    """The temperature (of the grid) whose confidences have the least log loss against correctness.
+
+    predictions (Sequence[Tuple[List[Tuple[numpy.ndarray, int]], bool]]): From `scored_predictions`.
+    aggregate (str): As in `entity_confidence`.
+    grid (Sequence[float]): Candidate temperatures.
+    RETURNS (float): The best temperature; 1.0 without predictions.
+    """
+    if not predictions:
+        return 1.0
+    correct = numpy.array([c for _, c in predictions], dtype=float)
+
+    def log_loss(temperature: float) -> float:
+        conf = numpy.clip([entity_confidence(s, temperature=temperature, aggregate=aggregate) for s, _ in predictions], 1e-6, 1 - 1e-6)
+        return float(-(correct * numpy.log(conf) + (1 - correct) * numpy.log(1 - conf)).mean())
+
+    return float(min(grid, key=log_loss))
+
+
+def expected_calibration_error(confidences: Sequence[float], correct: Sequence[bool], *, n_bins: int = 10) -> Dict[str, Any]:
+    """Expected calibration error over equal-width confidence bins.
+
+    confidences (Sequence[float]): Confidence per entity, in [0, 1].
+    correct (Sequence[bool]): Whether each entity is correct.
+    n_bins (int): Bins over [0, 1].
+    RETURNS (Dict[str, Any]): ece (the count-weighted mean |accuracy - confidence|; None without
+        entities), n, and bins: lo, hi, count, confidence (mean), accuracy.
+    """
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, not {n_bins}")
+    if len(confidences) != len(correct):
+        raise ValueError(f"{len(confidences)} confidences but {len(correct)} correctness values")
+    conf, hits = numpy.asarray(confidences, dtype=float), numpy.asarray(correct, dtype=float)
+    index = numpy.minimum((conf * n_bins).astype(int), n_bins - 1)  # 1.0 goes into the last bin
+    bins, ece = [], 0.0
+    for b in range(n_bins):
+        members = index == b
+        count = int(members.sum())
+        row = {"lo": b / n_bins, "hi": (b + 1) / n_bins, "count": count,
+               "confidence": float(conf[members].mean()) if count else None, "accuracy": float(hits[members].mean()) if count else None}
+        if count:
+            ece += count / len(conf) * abs(row["accuracy"] - row["confidence"])
+        bins.append(row)
+    return {"ece": ece if len(conf) else None, "n": int(len(conf)), "bins": bins}
+
+
+def plot_reliability(calibration: Dict[str, Any], path: Path, *, title: str = "Entity confidence: reliability") -> Path:
+    """Write a reliability diagram (accuracy per confidence bin against the diagonal) as a PNG.
+
+    calibration (Dict[str, Any]): An `expected_calibration_error` result.
+    path (Path): The PNG file.
+    title (str): The chart's title.
+    RETURNS (Path): The path.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [b for b in calibration["bins"] if b["count"]]
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
+    ax.bar([(b["lo"] + b["hi"]) / 2 for b in rows], [b["accuracy"] for b in rows],
+           width=[b["hi"] - b["lo"] for b in rows], edgecolor="black", alpha=0.7, label="accuracy")
+    ax.plot([b["confidence"] for b in rows], [b["accuracy"] for b in rows], marker="o", color="black", linewidth=0)
+    ece = calibration["ece"]
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="share correct",
+           title=f"{title}\nECE {ece:.3f}, {calibration['n']} entities" if ece is not None else title)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def calibrate(nlp: Language, gold_docs: Sequence[Doc], *, name: str = "entity_confidence", n_bins: int = 10) -> Dict[str, Any]:
+    """Fit the confidence component's temperature on gold docs (in place) and report calibration.
+
+    nlp (Language): A pipeline with the confidence component.
+    gold_docs (Sequence[Doc]): Gold Docs (a dev set).
+    name (str): The confidence component's name.
+    n_bins (int): Bins of the expected calibration error.
+    RETURNS (Dict[str, Any]): temperature, before and after (`expected_calibration_error` at the
+        previous and the fitted temperature).
+    """
+    component = nlp.get_pipe(name)
+    predictions = scored_predictions(nlp, gold_docs, name=name)
+    correct = [c for _, c in predictions]
+
+    def calibration(temperature: float) -> Dict[str, Any]:
+        confidences = [entity_confidence(s, temperature=temperature, aggregate=component.cfg["aggregate"]) for s, _ in predictions]
+        return expected_calibration_error(confidences, correct, n_bins=n_bins)
+
+    before = calibration(component.cfg["temperature"])
+    component.cfg["temperature"] = fit_temperature(predictions, aggregate=component.cfg["aggregate"])
+    return {"temperature": component.cfg["temperature"], "before": before, "after": calibration(component.cfg["temperature"])}
