@@ -20,6 +20,7 @@ from spacy.tokens import Doc, DocBin, Span
 from .atomic import write_all_atomically
 from .formats.base import ConversionError, SpanRecord, TokenDocument
 from .formats.columns import all_tags, read_conll, read_ener_csv
+from .formats.spacing import count_changed, natural_spaces
 from .formats.spans import read_jsonl, read_label_studio
 from .formats.tags import SCHEMES, TagError, detect_scheme, tags_to_spans
 from .labels import LabelMap
@@ -36,13 +37,15 @@ class ConversionStats:
     output_docs: int = 0
     sentences: int = 0
     tokens: int = 0
+    # tokens not followed by a space once natural spacing is rebuilt (formats/spacing.py)
+    tokens_unspaced: int = 0
     entities_read: Counter = field(default_factory=Counter)
     entities_written: Counter = field(default_factory=Counter)
     dropped: List[Dict[str, Any]] = field(default_factory=list)
     repaired: List[Dict[str, Any]] = field(default_factory=list)
 
     def add(self, other: "ConversionStats") -> None:
-        for name in ("documents", "output_docs", "sentences", "tokens"):
+        for name in ("documents", "output_docs", "sentences", "tokens", "tokens_unspaced"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.entities_read.update(other.entities_read)
         self.entities_written.update(other.entities_written)
@@ -56,6 +59,7 @@ class ConversionStats:
             "output_docs": self.output_docs,
             "sentences": self.sentences,
             "tokens": self.tokens,
+            "tokens_unspaced": self.tokens_unspaced,
             "entities_read": n_read,
             "entities_written": n_written,
             "entities_dropped": len(self.dropped),
@@ -96,7 +100,8 @@ def _map_span(
 
 
 def convert_token_document(
-    document: TokenDocument, *, vocab: Any, scheme: str, label_map: LabelMap, n_sents: int
+    document: TokenDocument, *, vocab: Any, scheme: str, label_map: LabelMap, n_sents: int,
+    natural_spacing: bool = True,
 ) -> ConvertedDocument:
     """Turn a token-per-line document into Docs of `n_sents` sentences (0: one Doc).
 
@@ -105,6 +110,8 @@ def convert_token_document(
     scheme (str): The tag scheme ("iob1", "iob2", "io", "biluo", "iobes").
     label_map (LabelMap): Label renames, merges and drops, and raw tag fixes.
     n_sents (int): Sentences per output Doc; 0 keeps the document whole.
+    natural_spacing (bool): Rebuild the spacing of written text ("Inc., filed") with the rules
+        of `formats.spacing`; False puts a space after every token.
     RETURNS (ConvertedDocument): The Docs and their stats.
     """
     stats = ConversionStats(documents=1)
@@ -114,6 +121,7 @@ def convert_token_document(
     for first in range(0, len(sentences), size):
         group = sentences[first : first + size]
         words: List[str] = []
+        spaces: List[bool] = []
         sent_starts: List[bool] = []
         entities: List[Tuple[int, int, str]] = []
         for sentence in group:
@@ -137,13 +145,15 @@ def convert_token_document(
                 if target is not None:
                     entities.append((offset + start, offset + end, target))
             words.extend(sentence.words)
+            spaces.extend(natural_spaces(sentence.words) if natural_spacing else [True] * len(sentence.words))
             sent_starts.extend([True] + [False] * (len(sentence.words) - 1))
-        doc = Doc(vocab, words=words, sent_starts=sent_starts)
+        doc = Doc(vocab, words=words, spaces=spaces, sent_starts=sent_starts)
         doc.ents = [Span(doc, start, end, label=label) for start, end, label in entities]
         doc.user_data["doc_id"] = document.doc_id
         docs.append(doc)
         stats.sentences += len(group)
         stats.tokens += len(words)
+        stats.tokens_unspaced += count_changed(spaces)
         stats.entities_written.update(label for _, _, label in entities)
     stats.output_docs = len(docs)
     return ConvertedDocument(document.doc_id, docs, stats)
@@ -203,7 +213,7 @@ def convert_span_record(record: SpanRecord, *, nlp: Language, label_map: LabelMa
 
 def convert_file(
     path: Path, *, file_format: str = "auto", scheme: str = "auto", label_map: Optional[LabelMap] = None,
-    n_sents: int = 10, lang: str = "en", text_key: str = "text",
+    n_sents: int = 10, lang: str = "en", text_key: str = "text", natural_spacing: bool = True,
 ) -> List[ConvertedDocument]:
     """Convert one corpus file.
 
@@ -215,6 +225,8 @@ def convert_file(
     n_sents (int): Sentences per Doc for token formats; 0 keeps documents whole.
     lang (str): The spaCy language whose tokenizer reads character-offset formats.
     text_key (str): The text key of Label Studio tasks.
+    natural_spacing (bool): Token formats: rebuild the spacing of written text (see
+        `formats.spacing`) instead of a space after every token.
     RETURNS (List[ConvertedDocument]): The converted documents, in input order.
     """
     if file_format not in FORMATS:
@@ -241,7 +253,9 @@ def convert_file(
                 except TagError as err:
                     raise ConversionError(str(path), str(err)) from None
         return [
-            convert_token_document(doc, vocab=nlp.vocab, scheme=scheme, label_map=label_map, n_sents=n_sents)
+            convert_token_document(
+                doc, vocab=nlp.vocab, scheme=scheme, label_map=label_map, n_sents=n_sents, natural_spacing=natural_spacing
+            )
             for doc in documents
         ]
     nlp.add_pipe("sentencizer")
@@ -333,19 +347,22 @@ def _write(outputs: Dict[Path, Tuple[List[Doc], ConversionStats]]) -> Dict[Path,
 def convert(
     inputs: Iterable[Path], output: Path, *, file_format: str = "auto", scheme: str = "auto",
     label_map: Optional[LabelMap] = None, n_sents: int = 10, lang: str = "en",
-    split: Optional[Sequence[float]] = None, seed: int = 0, text_key: str = "text",
+    split: Optional[Sequence[float]] = None, seed: int = 0, text_key: str = "text", natural_spacing: bool = True,
 ) -> Dict[Path, Dict[str, Any]]:
     """Convert corpus files into one DocBin, or into train/dev[/test] DocBins with `split`.
 
     inputs (Iterable[Path]): Input files (all read with the same settings).
     output (Path): The .spacy file; with `split`, the directory that receives
         train.spacy, dev.spacy and test.spacy.
-    file_format, scheme, label_map, n_sents, lang, text_key: See `convert_file`.
+    file_format, scheme, label_map, n_sents, lang, text_key, natural_spacing: See `convert_file`.
     split (Optional[Sequence[float]]): Document-level split fractions, e.g. (0.8, 0.1, 0.1).
     seed (int): The split's seed.
     RETURNS (Dict[Path, Dict[str, Any]]): The stats of each written file.
     """
-    settings = dict(file_format=file_format, scheme=scheme, label_map=label_map, n_sents=n_sents, lang=lang, text_key=text_key)
+    settings = dict(
+        file_format=file_format, scheme=scheme, label_map=label_map, n_sents=n_sents, lang=lang, text_key=text_key,
+        natural_spacing=natural_spacing,
+    )
     if split is not None:
         return convert_corpus(train=list(inputs), output_dir=output, split=split, seed=seed, **settings)
     outputs: Dict[Path, Tuple[List[Doc], ConversionStats]] = {}
@@ -357,6 +374,7 @@ def convert_corpus(
     *, train: Sequence[Path], output_dir: Path, dev: Sequence[Path] = (), test: Sequence[Path] = (),
     split: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0, file_format: str = "auto", scheme: str = "auto",
     label_map: Optional[LabelMap] = None, n_sents: int = 10, lang: str = "en", text_key: str = "text",
+    natural_spacing: bool = True,
 ) -> Dict[Path, Dict[str, Any]]:
     """Build output_dir/train.spacy and dev.spacy (and test.spacy when there is a test part).
 
@@ -370,14 +388,17 @@ def convert_corpus(
     test (Sequence[Path]): Test corpus files, if any.
     split (Sequence[float]): Fractions for the split when no dev files are given.
     seed (int): The split's seed.
-    file_format, scheme, label_map, n_sents, lang, text_key: See `convert_file`.
+    file_format, scheme, label_map, n_sents, lang, text_key, natural_spacing: See `convert_file`.
     RETURNS (Dict[Path, Dict[str, Any]]): The stats of each written file.
     """
     if not train:
         raise ValueError("no training corpus given")
     if test and not dev:
         raise ValueError("a test corpus needs a dev corpus too (or give neither and split the training corpus)")
-    settings = dict(file_format=file_format, scheme=scheme, label_map=label_map, n_sents=n_sents, lang=lang, text_key=text_key)
+    settings = dict(
+        file_format=file_format, scheme=scheme, label_map=label_map, n_sents=n_sents, lang=lang, text_key=text_key,
+        natural_spacing=natural_spacing,
+    )
     outputs: Dict[Path, Tuple[List[Doc], ConversionStats]] = {}
     if dev:
         for name, paths in (("train", train), ("dev", dev), ("test", test)):

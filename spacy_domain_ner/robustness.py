@@ -12,7 +12,10 @@ perturbed version of entity i of the original, with the same label):
   from a pool (e.g. the training data); kept when the pool has no other;
 - whitespace, punctuation: extra whitespace tokens (spaces, a tab, a newline)
   or stray punctuation tokens inserted between words outside entities, at a
-  rate of `noise_rate` per word boundary.
+  rate of `noise_rate` per word boundary;
+- natural, spaced: the same tokens with the spacing of written text rebuilt by the
+  converters' rules (`formats.spacing`: "Acme Inc., filed"), or with a space after
+  every token ("Acme Inc. , filed"), as token-per-line corpora used to be.
 Every Doc is perturbed with its own `random.Random(f"{seed}:{kind}:{index}")`,
 so results do not depend on the other Docs.
 """
@@ -26,9 +29,10 @@ from spacy.tokens import Doc, Span
 from tqdm import tqdm
 
 from .evaluate import evaluate_pipeline
+from .formats.spacing import natural_spaces
 from .labels import LabelMap
 
-PERTURBATIONS = ("upper", "lower", "title", "typos", "swap", "whitespace", "punctuation")
+PERTURBATIONS = ("upper", "lower", "title", "typos", "swap", "whitespace", "punctuation", "natural", "spaced")
 CASE_FUNCTIONS = {"upper": str.upper, "lower": str.lower, "title": lambda w: w[:1].upper() + w[1:].lower()}
 WHITESPACE_NOISE = (" ", "  ", "\t", "\n")
 PUNCTUATION_NOISE = (",", ";", ":", "-", "--", "...", "*", "/", "|", "~", "•", "(", ")")
@@ -104,6 +108,19 @@ def _build(original: Doc, pieces: List[_Piece]) -> Doc:
     return doc
 
 
+def _respace(doc: Doc, pieces: List[_Piece], *, natural: bool) -> None:
+    """Set the spacing of every token but whitespace tokens and the Doc's last, in place."""
+    words = [w for piece in pieces for w in piece.words]
+    bounds = [(s.start, s.end) for s in doc.sents] if doc.has_annotation("SENT_START") else [(0, len(doc))]
+    flags = [f for start, end in bounds for f in (natural_spaces(words[start:end]) if natural else [True] * (end - start))]
+    i = 0
+    for piece in pieces:
+        for j, word in enumerate(piece.words):
+            if not word.isspace() and i + 1 < len(words):
+                piece.spaces[j] = flags[i]
+            i += 1
+
+
 def _typo(word: str, rng: random.Random) -> str:
     """One character edit of a word with two or more letters; the result differs and has no whitespace."""
     letters = [i for i, c in enumerate(word) if c.isalpha()]
@@ -161,6 +178,8 @@ def perturb_doc(
                 i = (i + 1 + rng.randrange(len(entries) - 1)) % len(entries)
             words, inner = entries[i]
             piece.words, piece.spaces = list(words), list(inner) + [piece.spaces[-1]]
+    elif kind in ("natural", "spaced"):
+        _respace(doc, pieces, natural=kind == "natural")
     elif kind in ("whitespace", "punctuation"):
         if not 0.0 <= noise_rate <= 1.0:
             raise ValueError(f"noise_rate must be in [0, 1], not {noise_rate}")

@@ -294,3 +294,23 @@ def test_cli(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["dev.spacy", "dev.stats.json", "train.spacy", "train.stats.json"]
+
+
+def test_token_corpora_get_natural_spacing(tmp_path):
+    path = write(tmp_path, "x.csv", ENER)
+    out = tmp_path / "out.spacy"
+    stats = convert([path], out, label_map=LabelMap(tags={"P": "I-MISCELLANEOUS"}), n_sents=0)[out]
+    docs = read_docs(out)
+    # "Inc." before "." keeps its space (spacing rule 6); sentences are joined by one space
+    assert docs[0].text == "The Securities Exchange Act binds Acme, Inc. . John Doe B signed 10,000 shares "
+    assert stats["tokens_unspaced"] == 0
+    spaced = tmp_path / "spaced.spacy"
+    assert convert([path], spaced, n_sents=0, natural_spacing=False,
+                   label_map=LabelMap(tags={"P": "I-MISCELLANEOUS"}))[spaced]["tokens_unspaced"] == 0
+    conll = write(tmp_path, "x.conll", "EU NNP B-NP I-ORG\nrejects VBZ B-VP O\n( ( O O\nthe DT O O\nplan NN O O\n) ) O O\n. . O O\n\n")
+    stats = convert([conll], tmp_path / "c.spacy", n_sents=0)[tmp_path / "c.spacy"]
+    assert read_docs(tmp_path / "c.spacy")[0].text == "EU rejects (the plan). "
+    assert stats["tokens_unspaced"] == 3  # "(", "plan", ")"
+    stats = convert([conll], tmp_path / "s.spacy", n_sents=0, natural_spacing=False)[tmp_path / "s.spacy"]
+    assert read_docs(tmp_path / "s.spacy")[0].text == "EU rejects ( the plan ) . "
+    assert stats["tokens_unspaced"] == 0

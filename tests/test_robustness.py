@@ -91,6 +91,9 @@ def test_every_gold_span_covers_the_perturbed_entity_text(kind):
                     assert not any(c.isspace() for c in changed[0][1])
                 else:  # "X": no token with two letters
                     assert changed == []
+            elif kind == "natural":  # the same tokens; only the space before the comma goes
+                assert [t.text for t in n] == [t.text for t in o]
+                assert n.text == o.text.replace(" ,", ",")
             elif kind == "swap":
                 if o.label_ in pool_texts:
                     assert n.text in pool_texts[o.label_] and n.text != o.text
@@ -101,6 +104,11 @@ def test_every_gold_span_covers_the_perturbed_entity_text(kind):
             n_changed += n.text != o.text
         if kind in CASED:
             assert new.text == "".join(CASED[kind](t.text) + t.whitespace_ for t in old)
+        if kind == "natural":
+            assert new.text == old.text.replace(" ,", ",").replace(" .", ".")
+            assert [t.text for t in new] == [t.text for t in old]
+        if kind == "spaced":
+            assert new.text == old.text  # the gold docs were built with a space after every token
         if kind in ("whitespace", "punctuation"):
             # noise is whitespace, or punctuation: no letter or digit that could read as a word
             noise_ok = str.isspace if kind == "whitespace" else (lambda text: not any(c.isalnum() or c.isspace() for c in text))
@@ -114,7 +122,7 @@ def test_every_gold_span_covers_the_perturbed_entity_text(kind):
             assert j == len(old)
             assert inserted and all(noise_ok(t.text) and t.ent_iob_ == "O" for t in inserted)
             n_inserted += len(inserted)
-    if kind in ("upper", "lower", "typos", "swap"):
+    if kind in ("upper", "lower", "typos", "swap", "natural"):
         assert n_changed > 0
     if kind in ("whitespace", "punctuation"):
         assert n_inserted >= len(originals)
@@ -174,7 +182,7 @@ def test_evaluate_robustness_table():
     assert [r["perturbation"] for r in table["rows"]] == ["clean", *PERTURBATIONS]
     assert table["seed"] == 3 and table["skipped"] == {}
     expected_f = {"clean": 1.0, "upper": 0.0, "lower": 0.0, "title": 1.0, "typos": 0.0, "swap": 1.0,
-                  "whitespace": 1.0, "punctuation": 1.0}
+                  "whitespace": 1.0, "punctuation": 1.0, "natural": 1.0, "spaced": 1.0}
     for name, f in expected_f.items():
         assert rows[name]["ents_f"] == pytest.approx(f), name
         assert rows[name]["delta_f"] == pytest.approx(f - 1.0), name
@@ -187,3 +195,13 @@ def test_evaluate_robustness_table():
     assert table["skipped"] == {"swap": "no entity pool given"}
     assert [(r["perturbation"], r["ents_f"], r["delta_f"]) for r in table["rows"]] == [("clean", 0.5, 0.0), ("title", 1.0, 0.5)]
     assert table["rows"][1]["entities"] == 12  # entities of the gold set before the map
+
+
+def test_spaced_undoes_natural_spacing():
+    natural = perturb_docs(gold_docs(), kind="natural", seed=0)
+    assert "Holdings, Inc." in natural[0].text
+    spaced = perturb_docs(natural, kind="spaced", seed=0)
+    assert [d.text for d in spaced] == [d.text for d in gold_docs()]
+    assert [[(e.start, e.end, e.label_) for e in d.ents] for d in spaced] == [
+        [(e.start, e.end, e.label_) for e in d.ents] for d in gold_docs()
+    ]

@@ -13,7 +13,7 @@ def _print_results(results: Dict[Path, Dict[str, Any]]) -> None:
         typer.echo(
             f"{path}: {stats['documents']} documents, {stats['sentences']} sentences, {stats['tokens']} tokens, "
             f"{stats['entities_written']} entities written, {stats['entities_dropped']} dropped, "
-            f"{len(stats['repaired'])} repaired"
+            f"{len(stats['repaired'])} repaired, {stats.get('tokens_unspaced', 0)} tokens not followed by a space"
         )
 
 
@@ -29,6 +29,10 @@ def convert_cli(
     seed: int = typer.Option(0, "--seed", help="Seed of the split"),
     lang: str = typer.Option("en", "--lang", help="spaCy language of the tokenizer"),
     text_key: str = typer.Option("text", "--text-key", help="Text key of Label Studio tasks"),
+    natural_spacing: bool = typer.Option(
+        True, "--natural-spacing/--token-spacing",
+        help="Token formats: rebuild written spacing ('Inc., filed') or put a space after every token",
+    ),
 ) -> None:
     """Convert NER corpora to DocBin, writing a stats JSON next to each output."""
     from ..convert import convert
@@ -38,7 +42,7 @@ def convert_cli(
         fractions = [float(x) for x in split.split(",")] if split else None
         results = convert(
             inputs, output, file_format=file_format, scheme=scheme, label_map=load_label_map(label_map),
-            n_sents=n_sents, lang=lang, split=fractions, seed=seed, text_key=text_key,
+            n_sents=n_sents, lang=lang, split=fractions, seed=seed, text_key=text_key, natural_spacing=natural_spacing,
         )
     except (ConversionError, ValueError) as err:
         fail(err)
@@ -57,6 +61,10 @@ def corpus_cli(
     label_map: Optional[Path] = typer.Option(None, "--label-map", "-m", help="JSON label map (rename, merge, drop)"),
     n_sents: int = typer.Option(10, "--n-sents", "-n", help="Sentences per Doc for token formats (0: whole documents)"),
     lang: str = typer.Option("en", "--lang", help="spaCy language of the tokenizer"),
+    natural_spacing: bool = typer.Option(
+        True, "--natural-spacing/--token-spacing",
+        help="Token formats: rebuild written spacing ('Inc., filed') or put a space after every token",
+    ),
 ) -> None:
     """Build a training corpus (train, dev and test DocBins) from given splits or by splitting documents."""
     from ..convert import convert_corpus
@@ -68,7 +76,7 @@ def corpus_cli(
         results = convert_corpus(
             train=train, dev=dev, test=test, output_dir=output_dir, split=[float(x) for x in split.split(",")],
             seed=seed, file_format=file_format, scheme=scheme, label_map=load_label_map(label_map),
-            n_sents=n_sents, lang=lang,
+            n_sents=n_sents, lang=lang, natural_spacing=natural_spacing,
         )
     except (ConversionError, ValueError) as err:
         fail(err)
