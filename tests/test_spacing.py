@@ -45,3 +45,9 @@ def test_natural_text_tokenizes_back_to_the_tokens():
     text = render(words, natural_spaces(words))
     assert text == 'On May 1, Acme Corp. ("Acme") paid $5 million.'
     assert [t.text for t in spacy.blank("en")(text)] == words
+
+
+def test_composite_punctuation_tokens():
+    # FIN5 writes `("` and `"),` as single tokens
+    words = ["SILICON", "VALLEY", "BANK", '("', "Bank", '"),', "a", "bank", "said", '"', "yes", '"']
+    assert render(words, natural_spaces(words)) == 'SILICON VALLEY BANK ("Bank"), a bank said "yes"'

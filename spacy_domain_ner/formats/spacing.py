@@ -6,12 +6,12 @@ pipeline. `natural_spaces` decides, token by token, whether a space follows, so 
 Doc's text reads as written: `Acme Inc., filed (the "Company")`.
 
 The rules, applied to the boundary between a token and the next one in a sentence:
-1. no space before closing punctuation `, . ; : ! ? % ) ] }` and `...` (tokens made only of
-   these characters, so "." and ")." but not ".com");
+1. no space before closing punctuation `, . ; : ! ? % ) ] } …` (tokens made only of these
+   characters and quotes, so "." and ")." and FIN5's `"),` but not ".com");
 2. no space before an English clitic (`'s`, `n't`, `'re`, `'ve`, `'ll`, `'d`, `'m`, with
    straight or curly apostrophes) or a closing curly quote;
 3. no space after opening brackets, currency signs and opening curly quotes (`( [ { $ € £ ¥`,
-   `“`, `‘`, a PTB `` `` ``);
+   `“`, `‘`, a PTB `` `` ``, and runs of brackets and quotes such as FIN5's `("`);
 4. straight double quotes alternate within a sentence: an odd one opens (no space after it),
    an even one closes (no space before it). An unmatched last quote is left spaced;
 5. hyphens and slashes keep their spaces (E-NER and CoNLL keep hyphenated words whole, so a
@@ -30,12 +30,25 @@ Corpus aligns the gold tokens with the pipeline's, as at inference time.
 import re
 from typing import List, Sequence
 
-_CLOSING = re.compile(r"^(?:[,.;:!?%)\]}]+|\.\.\.|…|”|’)$")
 _CLITIC = re.compile(r"^(?:['’](?:s|S|re|RE|ve|VE|ll|LL|d|D|m|M)|n['’]t|N['’]T)$")
-_OPENING = {"(", "[", "{", "$", "€", "£", "¥", "“", "‘", "``"}
 _STRAIGHT_QUOTE = '"'
 _APOSTROPHES = {"'", "’"}
 _CLITIC_TAILS = {"s", "S", "t", "T", "re", "ve", "ll", "d", "m"}
+# Closing tokens are made of these characters and hold at least one of _CLOSERS: ",", ")."
+# and the composite `"),` of some corpora (FIN5), but not a lone quote or apostrophe.
+_CLOSERS = set(",.;:!?%)]}”’…")
+_CLOSING_CHARS = _CLOSERS | {'"', "'"}
+# Opening tokens: a bracket, currency sign or opening quote, or a run of them such as `("`.
+_OPENING = {"(", "[", "{", "$", "€", "£", "¥", "“", "‘", "``"}
+_OPENING_CHARS = set("([{“‘\"")
+
+
+def _is_closing(word: str) -> bool:
+    return all(c in _CLOSING_CHARS for c in word) and any(c in _CLOSERS for c in word)
+
+
+def _is_opening(word: str) -> bool:
+    return word in _OPENING or (len(word) > 1 and all(c in _OPENING_CHARS for c in word))
 
 
 def natural_spaces(words: Sequence[str]) -> List[bool]:
@@ -56,12 +69,16 @@ def natural_spaces(words: Sequence[str]) -> List[bool]:
                 spaces[i - 1] = False  # closing quote: glued to what precedes
                 quote_open = False
             continue
-        if i > 0 and (_CLOSING.match(word) or _CLITIC.match(word)):
+        if i > 0 and (_is_closing(word) or _CLITIC.match(word)):
             if not (word == "." and words[i - 1].endswith(".")):
                 spaces[i - 1] = False
-        if word in _APOSTROPHES and i + 1 < n and words[i + 1] in _CLITIC_TAILS:
+            if _STRAIGHT_QUOTE in word:  # a composite closing token such as `"),`
+                quote_open = False
+        if _is_opening(word) and i + 1 < n:
             spaces[i] = False
-        if word in _OPENING and i + 1 < n:
+            if _STRAIGHT_QUOTE in word:  # `("`
+                quote_open = True
+        if word in _APOSTROPHES and i + 1 < n and words[i + 1] in _CLITIC_TAILS:
             spaces[i] = False
     if n:
         spaces[-1] = True
