@@ -7,14 +7,24 @@ component for the adversarial pass ("Loss adv_ner"), when adversarial training
 only prints the losses of trainable pipes, so it is shown a view of the
 pipeline with those columns added; without adversarial training it prints
 exactly what spaCy's does.
+
+`output_file` (one JSON line per evaluation, the learning curves of the report) is written
+here, not by spaCy's logger, for two reasons: spaCy's writes no time (its lines hold epoch,
+step, losses, scores and score only) and, when the file already exists, disables logging with
+a warning, so a rerun of a training command would keep the previous run's log. The lines have
+spaCy's keys and values (`scores` in % as in the table, `score` the weighted fraction) plus
+`seconds` (since training started, evaluations included) and `words` (training words seen);
+an existing file is replaced when training starts, and each line is flushed when written.
 """
 import sys
 from functools import partial
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, List, Optional, Tuple
+from typing import IO, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+import srsly
 from spacy.language import Language
-from spacy.util import registry
+from spacy.util import ensure_path, registry
+from wasabi import Printer
 
 from .adversarial import adversarial_loss_key, get_adversarial_state
 
@@ -36,9 +46,9 @@ def console_logger_v1(
     RETURNS (Callable): The logger setup function spaCy's training loop calls.
     """
     base = registry.get("loggers", "spacy.ConsoleLogger.v2")(
-        progress_bar=progress_bar, console_output=console_output, output_file=output_file
+        progress_bar=progress_bar, console_output=console_output, output_file=None
     )
-    return partial(setup_console_logger, base=base)
+    return partial(setup_console_logger, base=base, output_file=output_file)
 
 
 class _LossColumn:
@@ -80,20 +90,62 @@ def setup_console_logger(
     stderr: IO = sys.stderr,
     *,
     base: Callable[..., Tuple[LogStep, Callable[[], None]]],
+    output_file: Optional[Path] = None,
 ) -> Tuple[LogStep, Callable[[], None]]:
-    """Set up spaCy's console logger over the pipeline view.
+    """Set up spaCy's console logger over the pipeline view, and the JSONL log.
 
     nlp (Language): The pipeline being trained.
     stdout (IO): Where the table goes.
     stderr (IO): Where the progress bar goes.
     base (Callable): spaCy's logger setup function.
+    output_file (Optional[Path]): The JSONL log (see the module docstring); replaced if it exists.
     RETURNS (Tuple[LogStep, Callable[[], None]]): log_step and finalize.
     """
+    if output_file:  # before the table header, where spaCy's logger says it
+        path = ensure_path(output_file)
+        print(Printer(no_print=True).info(f"Saving results to {path}"), file=stdout, flush=True)
     columns = adversarial_columns(nlp)
     if not columns:
-        return base(nlp, stdout, stderr)
-    log_step, finalize = base(_PipelineView(nlp, columns), stdout, stderr)
-    return partial(_log_with_defaults, log_step=log_step, columns=columns), finalize
+        log_step, finalize = base(nlp, stdout, stderr)
+    else:
+        log_step, finalize = base(_PipelineView(nlp, columns), stdout, stderr)
+        log_step = partial(_log_with_defaults, log_step=log_step, columns=columns)
+    if not output_file:
+        return log_step, finalize
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stream = path.open("w", encoding="utf8")
+    score_cols = [col for col, weight in nlp.config["training"]["score_weights"].items() if weight is not None]
+
+    def log_and_write(info: Optional[Dict[str, Any]]) -> None:
+        log_step(info)  # first: the losses it prints get the adversarial defaults
+        if info is not None:
+            stream.write(srsly.json_dumps(log_record(info, score_cols=score_cols, columns=columns)) + "\n")
+            stream.flush()
+
+    def finalize_all() -> None:
+        finalize()
+        stream.close()
+
+    return log_and_write, finalize_all
+
+
+def log_record(info: Dict[str, Any], *, score_cols: Sequence[str], columns: Sequence[str] = ()) -> Dict[str, Any]:
+    """One line of the JSONL log: spaCy ConsoleLogger.v2's keys plus `seconds` and `words`.
+
+    info (Dict[str, Any]): What spaCy's training loop gives the logger at an evaluation.
+    score_cols (Sequence[str]): The scores with a weight (spaCy's table columns).
+    columns (Sequence[str]): Extra loss keys (adversarial), 0.0 until they appear.
+    RETURNS (Dict[str, Any]): epoch, step, losses, scores (in %, `speed` as is), score, seconds, words.
+    """
+    losses = {key: 0.0 for key in columns}
+    losses.update({key: float(value) for key, value in info["losses"].items()})
+    other = info.get("other_scores") or {}
+    scores = {}
+    for col in score_cols:
+        value = other.get(col, 0.0)
+        scores[col] = None if value is None else float(value) if col == "speed" else 100 * float(value)
+    return {"epoch": info["epoch"], "step": info["step"], "losses": losses, "scores": scores,
+            "score": float(info["score"]), "seconds": info.get("seconds"), "words": info.get("words")}
 
 
 def _log_with_defaults(

@@ -24,7 +24,10 @@ with a line saying so:
 - robustness F1 per perturbation per variant, one chart per test set;
 - training: dev F1 at training (the `training_performance` that `evaluate` copies
   from the pipeline's meta.json into each metrics file, or, with `training_dir`,
-  `training/<variant>/model-best/meta.json`) and training time.
+  `training/<variant>/model-best/meta.json`) and training time;
+- learning curves: dev F1 against training step and training minutes, one line per
+  variant, from the training logs (`<variant>.train_log.jsonl` in a metrics directory;
+  see `curves`).
 Scores are shown in % (gaps in points); the functions return fractions.
 """
 import io
@@ -39,6 +42,7 @@ from spacy import displacy
 from spacy.language import Language
 
 from .atomic import replace_directory
+from .curves import CURVES_PNG, CurvePoint, curve_summary, learning_curves_png
 from .jsonl import parse_jsonl, read_utf8, split_lines
 
 # The workflow's variants, in ablation order, with the step each one adds.
@@ -366,12 +370,36 @@ def _cross_section(cross: Dict[str, Any], files: Files) -> List[str]:
     return lines
 
 
+def _curves_section(curves: Mapping[str, Sequence[CurvePoint]], variants: Sequence[str], files: Files,
+                    notes: List[str]) -> List[str]:
+    shown = {v: curves[v] for v in variants if curves.get(v)}
+    if not shown:
+        notes.append("No learning curves (`<variant>.train_log.jsonl` in the metrics directory, written by the "
+                     "training logger's `output_file`, or `--train-log`).")
+        return []
+    missing = [v for v in variants if v not in shown]
+    if missing:
+        notes.append(f"No learning curve (no training log) for: {', '.join(missing)}.")
+    untimed = [v for v, points in shown.items() if all(p.seconds is None for p in points)]
+    if untimed:
+        notes.append(f"Learning curves against steps only (the log has no time): {', '.join(untimed)}.")
+    files[CURVES_PNG] = learning_curves_png(shown)
+    lines = ["## Learning curves", "", "Dev entity F1 (%) at each evaluation during training, against the training "
+             "step and against minutes since training started (evaluations included).", "",
+             f"![Learning curves]({CURVES_PNG})", ""]
+    summaries = {v: curve_summary(points) for v, points in shown.items()}
+    return lines + _table(["variant", "evaluations", "best dev F1", "at step", "last dev F1", "last step", "minutes"], [
+        [v, s["evaluations"], _pct(s["best_f"]), "–" if s["best_step"] is None else s["best_step"], _pct(s["last_f"]),
+         s["last_step"], "–" if s["minutes"] is None else f"{s['minutes']:.1f}"] for v, s in summaries.items()])
+
+
 def build_report(
     metrics: Mapping[Key, Mapping[str, Any]], *, sources: Optional[Mapping[Key, Path]] = None,
     in_domain: Optional[Mapping[str, str]] = None, general: str = "news", legal_test: str = "legal",
     variants: Optional[Sequence[str]] = None, times: Optional[Mapping[str, float]] = None,
     training_meta: Optional[Mapping[str, Mapping[str, Any]]] = None, predictions_html: Optional[str] = None,
     title: str = "Legal-domain NER: evaluation report",
+    learning_curves: Optional[Mapping[str, Sequence[CurvePoint]]] = None,
 ) -> Files:
     """The report's files: report.md, the PNG charts and predictions.html (when given).
 
@@ -383,6 +411,8 @@ def build_report(
     training_meta (Optional[Mapping[str, Mapping[str, Any]]]): `performance` of meta.json per model.
     predictions_html (Optional[str]): The displaCy page.
     title (str): The report's title.
+    learning_curves (Optional[Mapping[str, Sequence[CurvePoint]]]): Training-log points per model
+        (`curves.load_curves`); the variants without one are skipped with a note.
     RETURNS (Files): file name -> text (report.md, predictions.html) or PNG bytes.
     """
     if not metrics:
@@ -473,6 +503,8 @@ def build_report(
         notes.append("No training times (`<model>.time.json` in the metrics directory, or `--times`).")
     if not meta:
         notes.append("No training meta.json scores (`training_performance` in the metrics files, or `--training-dir`).")
+    curve_variants = list(variants) if variants is not None else order_variants(all_models | set(learning_curves or {}))
+    lines += _curves_section(learning_curves or {}, curve_variants, files, notes)
 
     if predictions_html is not None:
         files["predictions.html"] = predictions_html

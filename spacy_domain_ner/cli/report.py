@@ -1,5 +1,5 @@
-"""`report`: one Markdown report (cross-domain matrix, ablation, per-label, robustness, training)
-with PNG charts and a displaCy page, from the metrics JSONs of `evaluate`."""
+"""`report`: one Markdown report (cross-domain matrix, ablation, per-label, robustness, training,
+learning curves) with PNG charts and a displaCy page, from the metrics JSONs of `evaluate`."""
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -30,11 +30,13 @@ def report_cli(
     variants: Optional[str] = typer.Option(None, "--variants", help="Comma-separated ablation variants, in order (default: every model)"),
     training_dir: Optional[Path] = typer.Option(None, "--training-dir", help="spaCy training root: reads <dir>/<variant>/model-best/meta.json (default: the training scores evaluate writes into each metrics file)"),
     times: Optional[Path] = typer.Option(None, "--times", help='JSON {"variant": seconds} of training times'),
+    train_log: Optional[List[str]] = typer.Option(None, "--train-log", help="VARIANT=PATH: a training log (JSONL of the training logger) for the learning curves (repeatable; overrides the <variant>.train_log.jsonl files of --metrics-dir)"),
     displacy_model: Optional[str] = typer.Option(None, "--displacy-model", help="Pipeline whose predictions go into predictions.html"),
     sentences: Optional[Path] = typer.Option(None, "--sentences", help="Sentences for the page: .txt (one per line) or .jsonl ('text'); default: built-in legal sentences"),
     title: str = typer.Option("Legal-domain NER: evaluation report", "--title", help="Report title"),
 ) -> None:
-    """Cross-domain F1 matrix and gap, ablation F1, per-label F1, robustness and training time in one report."""
+    """Cross-domain F1 matrix and gap, ablation F1, per-label F1, robustness, training time and learning curves in one report."""
+    from ..curves import find_training_logs, load_curves
     from ..report import build_report, collect_metrics, load_sentences, load_times, load_training_meta, render_predictions
     from ..report import training_meta_from_metrics, write_report_dir
 
@@ -48,6 +50,8 @@ def report_cli(
         models = sorted({m for m, _ in found} | set(names or []))
         # Each metrics file carries its model's training scores; --training-dir reads meta.json over them.
         meta = {**training_meta_from_metrics(found), **(load_training_meta(training_dir, models) if training_dir is not None else {})}
+        logs = {**find_training_logs(metrics_dir or []), **{k: Path(v) for k, v in _pairs(train_log or [], "--train-log").items()}}
+        curves = load_curves(logs)
         html = None
         if displacy_model is not None:
             import spacy
@@ -61,7 +65,7 @@ def report_cli(
         files = build_report(
             found, sources=sources, in_domain=_pairs(in_domain or [], "--in-domain") or None, general=general,
             legal_test=legal_test, variants=names, times=found_times, training_meta=meta, predictions_html=html,
-            title=title,
+            title=title, learning_curves=curves,
         )
         write_report_dir(files, output)
     except (ValueError, OSError) as err:
