@@ -9,7 +9,13 @@ is its 1-based position in that order. A leading byte order mark is dropped.
 
 Output. One JSON line per annotated record, in input order: all fields of the input, its
 id, and `"entities": [{"start", "end", "label", "text"}, ...]` (an input field of that name
-is replaced). Offsets are Python `str` offsets (Unicode code points) into the text exactly
+is replaced); an entity also has `"confidence"` when the pipeline gives it `ent._.confidence`
+(the `entity_confidence` component, the `legal_knowledge` KB) and `"kb_id"` when it is linked.
+With `min_confidence`, entities whose confidence is below it are left out of the output and
+written to the review file (OUT_STEM.review.jsonl): one line per record with such entities,
+with the same fields as its output line and only those entities under "entities". Entities
+without a confidence stay in the output (counted as `entities_unscored`). Entities found =
+kept + sent to review. Offsets are Python `str` offsets (Unicode code points) into the text exactly
 as decoded: nothing is normalized, `\\r\\n` counts as two characters, an emoji as one (not
 UTF-16 units, not bytes). A text longer than `max_chars` is split into chunks at the last
 blank line, else line break, else sentence end, else space in the second half of the
@@ -26,7 +32,8 @@ checks above keeps its id, later ones go to errors); the pipeline raises on the 
 "annotation_failed". Empty and whitespace-only texts are annotated (no entities). Blank
 JSONL lines are not records; they are only counted. Records = annotated + errors.
 
-Exactly-once protocol. A run writes OUT.partial and ERRORS.partial (append only),
+Exactly-once protocol. A run writes OUT.partial and ERRORS.partial (append only; with
+`min_confidence` also REVIEW.partial, handled exactly like ERRORS.partial throughout),
 OUT.ids.sqlite (ids taken, with their line) and OUT.checkpoint.json (the commit point).
 After each batch, in input order: (1) its output and error lines are appended to the
 partial files, which are flushed and fsynced; (2) the id store is committed; (3) the
@@ -64,6 +71,7 @@ import os
 import time
 from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -71,6 +79,7 @@ from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Sequenc
 
 import spacy
 from spacy.language import Language
+from spacy.tokens import Span
 from tqdm import tqdm
 
 from . import atomic
@@ -79,8 +88,8 @@ from .records import Batch, IdStore, claim_ids, make_batches, read_items, split_
 DEFAULT_MAX_CHARS = 100_000
 ENGINES = ("local", "ray")
 _TRUE = ("1", "y", "yes", "true", "on")
-# (entities as (start, end, label), words, error); None entities with an error message.
-ChunkResult = Tuple[Optional[List[Tuple[int, int, str]]], int, Optional[str]]
+# (entities as (start, end, label, confidence or None, kb_id or ""), words, error); None entities with an error message.
+ChunkResult = Tuple[Optional[List[Tuple[int, int, str, Optional[float], str]]], int, Optional[str]]
 Job = Tuple[Any, List[str]]
 
 
@@ -108,8 +117,16 @@ def check_max_chars(nlp: Language, max_chars: int) -> None:
         raise ValueError(f"max_chars {max_chars} exceeds the pipeline's max_length {nlp.max_length}")
 
 
+def _confidence(ent: Any) -> Optional[float]:
+    # The extension exists only where a component that scores entities was imported.
+    if not Span.has_extension("confidence"):
+        return None
+    value = ent._.confidence
+    return None if value is None else float(value)
+
+
 def _doc_result(doc: Any) -> ChunkResult:
-    ents = [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]
+    ents = [(ent.start_char, ent.end_char, ent.label_, _confidence(ent), ent.kb_id_) for ent in doc.ents]
     return ents, sum(1 for token in doc if not token.is_space), None
 
 
@@ -220,34 +237,47 @@ class RunPaths:
     errors_partial: Path
     checkpoint: Path
     ids: Path
+    review: Path
+    review_partial: Path
 
     @classmethod
-    def for_output(cls, output: Path, errors: Optional[Path] = None, summary: Optional[Path] = None) -> "RunPaths":
-        """out.jsonl -> out.errors.jsonl, out.summary.json, out.jsonl.partial, out.jsonl.checkpoint.json, out.jsonl.ids.sqlite."""
+    def for_output(
+        cls, output: Path, errors: Optional[Path] = None, summary: Optional[Path] = None, review: Optional[Path] = None
+    ) -> "RunPaths":
+        """out.jsonl -> out.errors.jsonl, out.summary.json, out.review.jsonl, out.jsonl.partial, out.jsonl.checkpoint.json, out.jsonl.ids.sqlite."""
         output = Path(output)
         errors = Path(errors) if errors else output.with_name(f"{output.stem}.errors.jsonl")
         summary = Path(summary) if summary else output.with_name(f"{output.stem}.summary.json")
+        review = Path(review) if review else output.with_name(f"{output.stem}.review.jsonl")
         return cls(
             output, errors, summary, output.with_name(f"{output.name}.partial"), errors.with_name(f"{errors.name}.partial"),
             output.with_name(f"{output.name}.checkpoint.json"), output.with_name(f"{output.name}.ids.sqlite"),
+            review, review.with_name(f"{review.name}.partial"),
         )
 
 
 def new_counts() -> Dict[str, Any]:
     return {
         "records": 0, "annotated": 0, "errors": 0, "blank_lines": 0, "chunked_records": 0, "chunks": 0,
-        "words": 0, "entities": 0, "errors_by_reason": {}, "entities_per_label": {},
+        "words": 0, "entities": 0, "entities_kept": 0, "entities_review": 0, "entities_unscored": 0, "review_records": 0,
+        "errors_by_reason": {}, "entities_per_label": {},
     }
 
 
 def render_batch(
-    batch: Batch, results: Sequence[ChunkResult], *, counts: Dict[str, Any], text_key: str, id_key: str, keep_text: bool
-) -> Tuple[bytes, bytes]:
-    """Turn a batch and its chunk results into output and error lines, updating `counts`.
+    batch: Batch, results: Sequence[ChunkResult], *, counts: Dict[str, Any], text_key: str, id_key: str, keep_text: bool,
+    min_confidence: Optional[float] = None,
+) -> Tuple[bytes, bytes, bytes]:
+    """Turn a batch and its chunk results into output, error and review lines, updating `counts`.
 
-    RETURNS (Tuple[bytes, bytes]): The output lines and the error lines, UTF-8.
+    min_confidence (Optional[float]): Entities with a confidence below it go to the review lines.
+    RETURNS (Tuple[bytes, bytes, bytes]): The output, error and review lines, UTF-8.
     """
-    out, err, cursor = [], [], 0
+    # A checkpoint written before these counts existed: every entity so far was kept.
+    counts.setdefault("entities_kept", counts["entities"])
+    for key in ("entities_review", "entities_unscored", "review_records"):
+        counts.setdefault(key, 0)
+    out, err, review, cursor = [], [], [], 0
     by_reason, per_label = Counter(counts["errors_by_reason"]), Counter(counts["entities_per_label"])
     for item, spans in zip(batch.items, batch.spans):
         if item.blank:
@@ -264,12 +294,21 @@ def render_batch(
             # ASCII escapes: an id of an unencodable record must still be writable.
             err.append(json.dumps({"line": item.line, "id": item.doc_id, "error": item.error[0], "reason": item.error[1]}) + "\n")
             continue
-        entities = []
+        entities, uncertain = [], []
         for (start, _), (ents, words, _) in zip(spans, chunk_results):
             counts["words"] += words
-            for ent_start, ent_end, label in ents or []:
+            for ent_start, ent_end, label, *extra in ents or []:
                 begin, end = start + ent_start, start + ent_end
-                entities.append({"start": begin, "end": end, "label": label, "text": item.text[begin:end]})
+                entity = {"start": begin, "end": end, "label": label, "text": item.text[begin:end]}
+                confidence, kb_id = (extra + [None, ""])[:2]
+                if confidence is not None:
+                    entity["confidence"] = confidence
+                else:
+                    counts["entities_unscored"] += 1
+                if kb_id:
+                    entity["kb_id"] = kb_id
+                below = min_confidence is not None and confidence is not None and confidence < min_confidence
+                (uncertain if below else entities).append(entity)
                 per_label[label] += 1
         assert item.record is not None
         record = dict(item.record)
@@ -278,12 +317,17 @@ def render_batch(
         if not keep_text:
             record.pop(text_key, None)
         out.append(json.dumps(record, ensure_ascii=False) + "\n")
+        if uncertain:
+            review.append(json.dumps({**record, "entities": uncertain}, ensure_ascii=False) + "\n")
+            counts["review_records"] += 1
         counts["annotated"] += 1
-        counts["entities"] += len(entities)
+        counts["entities"] += len(entities) + len(uncertain)
+        counts["entities_kept"] += len(entities)
+        counts["entities_review"] += len(uncertain)
         counts["chunks"] += len(spans)
         counts["chunked_records"] += len(spans) > 1
     counts["errors_by_reason"], counts["entities_per_label"] = dict(sorted(by_reason.items())), dict(sorted(per_label.items()))
-    return "".join(out).encode("utf-8"), "".join(err).encode("utf-8")
+    return "".join(out).encode("utf-8"), "".join(err).encode("utf-8"), "".join(review).encode("utf-8")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -304,14 +348,22 @@ def input_fingerprint(path: Path) -> Dict[str, Any]:
     }
 
 
-def _open_run(paths: RunPaths, fingerprint: Dict[str, Any], *, resume: bool, overwrite: bool) -> Optional[Dict[str, Any]]:
+def _partials(paths: RunPaths, review: bool) -> List[Tuple[Path, Path, str]]:
+    """(partial file, final file, checkpoint size key) of the appended outputs of a run."""
+    files = [(paths.partial, paths.output, "output_bytes"), (paths.errors_partial, paths.errors, "errors_bytes")]
+    return files + [(paths.review_partial, paths.review, "review_bytes")] if review else files
+
+
+def _open_run(
+    paths: RunPaths, fingerprint: Dict[str, Any], *, resume: bool, overwrite: bool, review: bool = False
+) -> Optional[Dict[str, Any]]:
     """Resume from the checkpoint or start fresh. RETURNS: the checkpoint state, or None if the run is complete."""
     if resume and paths.checkpoint.exists():
         state = json.loads(paths.checkpoint.read_text(encoding="utf-8"))
         differing = sorted(k for k in set(fingerprint) | set(state["fingerprint"]) if fingerprint.get(k) != state["fingerprint"].get(k))
         if differing:
             raise ValueError(f"{paths.checkpoint}: cannot resume, the settings or input differ: {', '.join(differing)}")
-        for partial, key in ((paths.partial, "output_bytes"), (paths.errors_partial, "errors_bytes")):
+        for partial, _, key in _partials(paths, review):
             if state["done"] and not partial.exists():
                 continue  # renamed into place before the kill
             size = partial.stat().st_size if partial.exists() else -1
@@ -321,7 +373,7 @@ def _open_run(paths: RunPaths, fingerprint: Dict[str, Any], *, resume: bool, ove
                 file.truncate(state[key])  # drop what a killed run wrote after its last commit
                 os.fsync(file.fileno())
         return state
-    leftovers = [p for p in (paths.checkpoint, paths.partial, paths.errors_partial, paths.ids) if p.exists()]
+    leftovers = [p for p in (paths.checkpoint, paths.partial, paths.errors_partial, paths.ids, paths.review_partial) if p.exists()]
     if resume and not leftovers and paths.output.exists() and paths.summary.exists():
         try:
             if json.loads(paths.summary.read_text(encoding="utf-8")).get("fingerprint") == fingerprint:
@@ -332,17 +384,19 @@ def _open_run(paths: RunPaths, fingerprint: Dict[str, Any], *, resume: bool, ove
         raise ValueError(f"an interrupted run left {leftovers[0]}: resume it (--resume) or start over (--overwrite)")
     if paths.output.exists() and not overwrite:
         raise ValueError(f"{paths.output} exists: pass --overwrite to replace it")
-    return {"version": 1, "fingerprint": fingerprint, "position": None, "output_bytes": 0, "errors_bytes": 0, "counts": new_counts(), "done": False}
+    state = {"version": 1, "fingerprint": fingerprint, "position": None, "output_bytes": 0, "errors_bytes": 0, "counts": new_counts(), "done": False}
+    if review:
+        state["review_bytes"] = 0
+    return state
 
 
-def _start_fresh(paths: RunPaths, state: Dict[str, Any]) -> None:
+def _start_fresh(paths: RunPaths, state: Dict[str, Any], *, review: bool = False) -> None:
     """Discard what an earlier run left and create the empty partial files and first checkpoint."""
-    for leftover in (paths.checkpoint, paths.partial, paths.errors_partial, paths.ids):
+    for leftover in (paths.checkpoint, paths.partial, paths.errors_partial, paths.ids, paths.review_partial):
         leftover.unlink(missing_ok=True)
-    for path in (paths.output, paths.errors):
-        path.parent.mkdir(parents=True, exist_ok=True)
-    paths.partial.write_bytes(b"")
-    paths.errors_partial.write_bytes(b"")
+    for partial, final, _ in _partials(paths, review):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(b"")
     write_json_atomic(paths.checkpoint, state)
 
 
@@ -350,7 +404,8 @@ def run_annotation(
     input_path: Path, output_path: Path, *, executor: Any, model: str, errors_path: Optional[Path] = None,
     summary_path: Optional[Path] = None, text_key: str = "text", id_key: str = "id", batch_size: int = 64,
     batch_chars: int = 1_000_000, max_chars: int = DEFAULT_MAX_CHARS, keep_text: bool = True,
-    resume: bool = False, overwrite: bool = False, progress: bool = True,
+    resume: bool = False, overwrite: bool = False, progress: bool = True, min_confidence: Optional[float] = None,
+    review_path: Optional[Path] = None,
 ) -> Dict[str, Any]:
     """Annotate an input with an executor, following the exactly-once protocol of the module docstring.
 
@@ -369,6 +424,8 @@ def run_annotation(
     resume (bool): Continue an interrupted run (or finish a fresh one).
     overwrite (bool): Replace an existing output or discard an interrupted run.
     progress (bool): Show a progress bar.
+    min_confidence (Optional[float]): Entities with a lower confidence go to the review file, not the output.
+    review_path (Optional[Path]): The review JSONL (with min_confidence); default OUT_STEM.review.jsonl.
     RETURNS (Dict[str, Any]): The summary (counts, speed), also written to the summary JSON.
     """
     input_path = Path(input_path)
@@ -377,12 +434,17 @@ def run_annotation(
     if batch_size < 1 or batch_chars < 1:
         raise ValueError(f"batch_size and batch_chars must be positive, not {batch_size} and {batch_chars}")
     split_text("", max_chars=max_chars)  # checks max_chars
-    paths = RunPaths.for_output(output_path, errors_path, summary_path)
+    if min_confidence is not None and not 0 <= min_confidence <= 1:
+        raise ValueError(f"min_confidence must be between 0 and 1, not {min_confidence}")
+    paths = RunPaths.for_output(output_path, errors_path, summary_path, review_path)
+    review = min_confidence is not None
     fingerprint = {
         "input": input_fingerprint(input_path), "model": str(Path(model).resolve()) if Path(model).exists() else model,
         "text_key": text_key, "id_key": id_key, "max_chars": max_chars, "keep_text": keep_text, "errors": str(paths.errors.resolve()),
     }
-    state = _open_run(paths, fingerprint, resume=resume, overwrite=overwrite)
+    if review:  # only then: a run without it keeps the fingerprint (and checkpoints) of earlier versions
+        fingerprint.update(min_confidence=min_confidence, review=str(paths.review.resolve()))
+    state = _open_run(paths, fingerprint, resume=resume, overwrite=overwrite, review=review)
     if state is None:
         return json.loads(paths.summary.read_text(encoding="utf-8"))
     resumed, counts = state["position"] is not None or state["done"], state["counts"]
@@ -391,7 +453,7 @@ def run_annotation(
     if not state["done"]:
         with executor:  # the pipeline loads before any file changes: a failed load leaves everything as it was
             if state["position"] is None:
-                _start_fresh(paths, state)
+                _start_fresh(paths, state, review=review)
             loaded = time.perf_counter()
             ids = IdStore(paths.ids)
             ids.rollback_after((state["position"] or {}).get("line", 0))
@@ -399,16 +461,21 @@ def run_annotation(
             batches = make_batches(items, batch_size=batch_size, batch_chars=batch_chars, max_chars=max_chars)
             bar = tqdm(desc="annotate", unit="doc", initial=counts["records"], disable=not progress, dynamic_ncols=True)
             try:
-                with paths.partial.open("ab") as out, paths.errors_partial.open("ab") as err:
+                with ExitStack() as stack:
+                    files = [stack.enter_context(partial.open("ab")) for partial, _, _ in _partials(paths, review)]
                     for batch, results in executor.map((batch, batch.texts) for batch in batches):
                         records, words = counts["records"], counts["words"]
-                        out_bytes, err_bytes = render_batch(batch, results, counts=counts, text_key=text_key, id_key=id_key, keep_text=keep_text)
-                        for file, data in ((out, out_bytes), (err, err_bytes)):
+                        rendered = render_batch(
+                            batch, results, counts=counts, text_key=text_key, id_key=id_key, keep_text=keep_text,
+                            min_confidence=min_confidence,
+                        )
+                        for file, data in zip(files, rendered):
                             file.write(data)
                             file.flush()
                             os.fsync(file.fileno())
                         ids.commit()
-                        state.update(position=batch.items[-1].position, output_bytes=out.tell(), errors_bytes=err.tell())
+                        state.update(position=batch.items[-1].position)
+                        state.update({key: file.tell() for file, (_, _, key) in zip(files, _partials(paths, review))})
                         write_json_atomic(paths.checkpoint, state)  # the commit point
                         session_records += counts["records"] - records
                         session_words += counts["words"] - words
@@ -417,17 +484,18 @@ def run_annotation(
             finally:
                 bar.close()
                 ids.close()
-        if counts["records"] != counts["annotated"] + counts["errors"]:  # a bug guard: never publish unreconciled output
+        if not _reconciled(counts):  # a bug guard: never publish unreconciled output
             raise RuntimeError(f"counts do not reconcile: {counts}")
         state["done"] = True
         write_json_atomic(paths.checkpoint, state)
-    for partial, final in ((paths.partial, paths.output), (paths.errors_partial, paths.errors)):
+    for partial, final, _ in _partials(paths, review):
         if partial.exists():
             os.replace(partial, final)
     elapsed = time.perf_counter() - loaded
     summary = {
         "input": str(input_path), "output": str(paths.output), "errors_file": str(paths.errors), "model": model,
-        **counts, "reconciled": counts["records"] == counts["annotated"] + counts["errors"], "resumed": resumed,
+        "review_file": str(paths.review) if review else None, "min_confidence": min_confidence,
+        **counts, "reconciled": _reconciled(counts), "resumed": resumed,
         "session_records": session_records, "session_words": session_words,
         "load_seconds": round(loaded - started, 3), "seconds": round(elapsed, 3),
         "docs_per_second": round(session_records / elapsed, 2) if elapsed > 0 else 0.0,
@@ -437,6 +505,12 @@ def run_annotation(
     paths.ids.unlink(missing_ok=True)
     paths.checkpoint.unlink()
     return summary
+
+
+def _reconciled(counts: Dict[str, Any]) -> bool:
+    """Records = annotated + errors, and entities found = kept + sent to review."""
+    entities_ok = counts["entities"] == counts.get("entities_kept", counts["entities"]) + counts.get("entities_review", 0)
+    return counts["records"] == counts["annotated"] + counts["errors"] and entities_ok
 
 
 def annotate(

@@ -7,7 +7,7 @@ at each token a softmax over the *valid* actions' scores (divided by a temperatu
 `fit_temperature`), and an entity's confidence is the geometric mean (or the minimum) of the
 probabilities of the actions that built it. `ner` then sets the same entities, and
 `ent._.confidence` reads them back by (start, end, label); an entity that `ner` did not produce
-(e.g. one the knowledge base added) has None.
+has None unless its component adds a score (the knowledge base's `legal_knowledge` does).
 
 `expected_calibration_error` and `plot_reliability` measure how well the scores are calibrated
 (entity confidence against exact-match correctness on a gold DocBin).

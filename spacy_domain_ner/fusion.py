@@ -8,7 +8,24 @@ Modes (config `mode`):
   mined string that is often left un-annotated can then only fill gaps.
 
 KB matches are first made non-overlapping: longest first, then earliest, then the
-entry that comes first in the KB. The entries are saved inside the pipeline
+entry that comes first in the KB.
+
+Confidence: every entity the KB sets gets `ent._.confidence` (see `confidence`): the entry's
+`precision` (measured when mining: the share of the string's occurrences in the training data
+that were annotated with its label), else `curated_confidence` (default 0.95, a prior for
+curated entries without a measurement). An entity that `ner` also found with the same span and
+label keeps the NER's score.
+
+Linking (`link`, on by default): every entity in `doc.ents`, whether `ner` or the KB set it,
+gets `ent.kb_id_` = the id of the KB entry whose text or alias it is (a leading "the" and a
+trailing "'s" are ignored; the entry's label must be the entity's label; the first such entry
+in the KB wins). The tokens are compared first, then the text with runs of whitespace made one
+space, so a Doc tokenized otherwise than the KB's phrases (a corpus's own tokens) still links. A short form (`short_forms`, e.g. "Commission") links only when the entry's
+text or an alias occurred earlier in the same Doc, to the entry mentioned most recently. Entries
+without an `id`, and token-pattern entries (families of names such as "any district court"),
+never link. An existing kb_id is kept.
+
+The entries are saved inside the pipeline
 (to_disk/to_bytes), so a packaged model needs no KB file at load time; the settings
 are the component's config.
 """
@@ -23,6 +40,7 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import ensure_path
 
+from . import confidence as _confidence  # noqa: F401  (registers Doc._.ent_confidences and Span._.confidence)
 from .knowledge import (
     DEFAULT_EXCLUDED_GROUPS, KnowledgeEntry, KnowledgeError, guard_pattern, parse_entry, read_kb, write_kb,
 )
@@ -35,7 +53,8 @@ class KnowledgeMatcher:
     """Finds KB entries in a Doc with spaCy's PhraseMatcher (case-sensitive and not) and Matcher."""
 
     def __init__(
-        self, nlp: Language, entries: Sequence[KnowledgeEntry], *, case_sensitive: bool = True, max_regex_chars: int = 100
+        self, nlp: Language, entries: Sequence[KnowledgeEntry], *, case_sensitive: bool = True, max_regex_chars: int = 100,
+        short_forms: bool = False,
     ) -> None:
         """Build the matchers.
 
@@ -43,21 +62,22 @@ class KnowledgeMatcher:
         entries (Sequence[KnowledgeEntry]): The KB, in priority order.
         case_sensitive (bool): For phrases whose entry and alias do not say.
         max_regex_chars (int): Tokens longer than this never match a REGEX (see `guard_regex`).
+        short_forms (bool): Match the entries' short forms only (for linking), not their texts, aliases and patterns.
         """
         self.exact = PhraseMatcher(nlp.vocab, attr="ORTH")
         self.lower = PhraseMatcher(nlp.vocab, attr="LOWER")
         self.tokens = Matcher(nlp.vocab, validate=True)
         self._index: Dict[int, int] = {}
         for index, entry in enumerate(entries):
-            key = f"legal_knowledge:{index}"
+            key = f"legal_knowledge:{'short:' if short_forms else ''}{index}"
             self._index[nlp.vocab.strings.add(key)] = index
             try:
-                phrases = entry.phrases(default_case_sensitive=case_sensitive)
+                phrases = entry.short_form_phrases() if short_forms else entry.phrases(default_case_sensitive=case_sensitive)
                 for cased in (True, False):
                     docs = [nlp.make_doc(text) for text, flag in phrases if flag == cased]
                     if docs:
                         (self.exact if cased else self.lower).add(key, docs)
-                if entry.pattern is not None:
+                if entry.pattern is not None and not short_forms:
                     self.tokens.add(key, [guard_pattern(entry.pattern, max_chars=max_regex_chars)])
             except ValueError as err:
                 raise KnowledgeError(entry.source or f"entry {index}", str(err)) from None
@@ -112,21 +132,89 @@ def fuse_entities(
     return sorted([*kept, *overriding, *fills], key=lambda s: s.start), removed
 
 
+_DETERMINERS = ("the", "The", "THE")
+_POSSESSIVES = ("'s", "’s", "'", "’")
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.split())
+
+
+def phrase_index(entries: Sequence[KnowledgeEntry], *, case_sensitive: bool) -> Dict[Tuple[str, bool], List[int]]:
+    """(normalized phrase, cased) -> entry indices, for linking by text; uncased keys are lowercased."""
+    index: Dict[Tuple[str, bool], List[int]] = {}
+    for number, entry in enumerate(entries):
+        for text, cased in entry.phrases(default_case_sensitive=case_sensitive):
+            key = (_normal(text) if cased else _normal(text).lower(), cased)
+            if number not in index.setdefault(key, []):
+                index[key].append(number)
+    return index
+
+
+def link_span(
+    ent: Span, entries: Sequence[KnowledgeEntry], matches: Dict[Tuple[int, int], List[int]],
+    short_matches: Dict[Tuple[int, int], List[int]], last_seen: Dict[int, List[int]],
+    by_text: Optional[Dict[Tuple[str, bool], List[int]]] = None,
+) -> str:
+    """The KB id of one entity, or "" (the rules are in the module docstring).
+
+    ent (Span): The entity.
+    entries (Sequence[KnowledgeEntry]): The KB.
+    matches (Dict): (start, end) -> indices of the entries whose text or an alias is exactly there.
+    short_matches (Dict): (start, end) -> indices of the entries with a short form exactly there.
+    last_seen (Dict[int, List[int]]): Entry index -> sorted ends of its text and alias matches.
+    by_text (Optional[Dict]): `phrase_index` of the entries, for entities whose tokens differ from the phrases'.
+    RETURNS (str): The id, or "".
+    """
+    start, end = ent.start, ent.end
+    if end - start > 1 and ent[0].text in _DETERMINERS:
+        start += 1
+    if end - start > 1 and ent[-1].text in _POSSESSIVES:
+        end -= 1
+    text = _normal(ent.doc[start:end].text)
+    by_text = by_text or {}
+    candidates = sorted({*matches.get((start, end), ()), *by_text.get((text, True), ()), *by_text.get((text.lower(), False), ())})
+    for index in candidates:
+        entry = entries[index]
+        if entry.label == ent.label_ and linkable(entry):
+            return entry.id or ""
+    best, best_end = "", -1
+    for index in short_matches.get((start, end), ()):
+        entry = entries[index]
+        if entry.label != ent.label_ or not linkable(entry):
+            continue
+        seen = [e for e in last_seen.get(index, ()) if e <= ent.start]
+        if seen and seen[-1] > best_end:  # the entry mentioned most recently before the short form
+            best, best_end = entry.id or "", seen[-1]
+    return best
+
+
+def linkable(entry: KnowledgeEntry) -> bool:
+    """Entries with an id and a phrase link; token patterns are families of names and do not."""
+    return bool(entry.id) and entry.text is not None
+
+
 class LegalKnowledge:
     """Pipeline component that adds KB matches to `doc.ents` (see the module docstring)."""
 
     def __init__(
         self, nlp: Language, name: str = "legal_knowledge", *, mode: str = "fill", case_sensitive: bool = True,
         max_regex_chars: int = 100, trusted_precision: float = 0.9, spans_key: Optional[str] = None,
+        link: bool = True, curated_confidence: float = 0.95,
     ) -> None:
         check_settings(mode=mode, max_regex_chars=max_regex_chars, trusted_precision=trusted_precision)
+        if not 0 <= curated_confidence <= 1:
+            raise ValueError(f"curated_confidence must be between 0 and 1, not {curated_confidence}")
         self.nlp, self.name = nlp, name
         self.cfg: Dict[str, Any] = {
             "mode": mode, "case_sensitive": case_sensitive, "max_regex_chars": max_regex_chars,
-            "trusted_precision": trusted_precision, "spans_key": spans_key,
+            "trusted_precision": trusted_precision, "spans_key": spans_key, "link": link,
+            "curated_confidence": curated_confidence,
         }
         self.entries: List[KnowledgeEntry] = []
         self._matcher: Optional[KnowledgeMatcher] = None
+        self._short_matcher: Optional[KnowledgeMatcher] = None
+        self._by_text: Optional[Dict[Tuple[str, bool], List[int]]] = None
 
     @property
     def labels(self) -> Tuple[str, ...]:
@@ -141,18 +229,33 @@ class LegalKnowledge:
             )
         return self._matcher
 
+    @property
+    def short_matcher(self) -> KnowledgeMatcher:
+        if self._short_matcher is None:
+            self._short_matcher = KnowledgeMatcher(self.nlp, self.entries, short_forms=True)
+        return self._short_matcher
+
     def add_entries(self, entries: Iterable[KnowledgeEntry]) -> None:
         """Append entries (after the current ones in priority) and rebuild the matchers.
 
         entries (Iterable[KnowledgeEntry]): The entries.
         """
         self.entries.extend(entries)
-        self._matcher = None
+        self._matcher = self._short_matcher = self._by_text = None
         self.matcher  # build now, so a bad entry fails here and not while annotating
+        self.short_matcher
 
     def clear(self) -> None:
         """Remove every entry."""
-        self.entries, self._matcher = [], None
+        self.entries, self._matcher, self._short_matcher, self._by_text = [], None, None, None
+
+    def lookup(self, kb_id: str) -> Optional[KnowledgeEntry]:
+        """The first entry with this id (e.g. for its `canonical` name), or None."""
+        return next((entry for entry in self.entries if entry.id == kb_id and kb_id), None)
+
+    def entry_confidence(self, entry: KnowledgeEntry) -> float:
+        """The confidence of an entity the entry sets: its precision, else `curated_confidence`."""
+        return self.cfg["curated_confidence"] if entry.precision is None else float(entry.precision)
 
     def initialize(
         self, get_examples: Optional[Callable[[], Iterable[Example]]] = None, *, nlp: Optional[Language] = None,
@@ -169,20 +272,55 @@ class LegalKnowledge:
             self.clear()
             self.add_entries(read_kb(Path(kb_path), exclude_groups=exclude_groups))
 
-    def find(self, doc: Doc) -> List[Tuple[Span, KnowledgeEntry]]:
+    def find(self, doc: Doc, candidates: Optional[Sequence[Candidate]] = None) -> List[Tuple[Span, KnowledgeEntry]]:
         """The non-overlapping KB matches in a Doc, as labelled spans (id: the entry id).
 
         doc (Doc): The document.
+        candidates (Optional[Sequence[Candidate]]): The matcher's candidates, if already computed.
         RETURNS (List[Tuple[Span, KnowledgeEntry]]): Each match with its entry, sorted by start.
         """
         found = []
-        for start, end, index in resolve_overlaps(self.matcher.candidates(doc)):
+        for start, end, index in resolve_overlaps(self.matcher.candidates(doc) if candidates is None else candidates):
             entry = self.entries[index]
             found.append((Span(doc, start, end, label=entry.label, span_id=entry.id or ""), entry))
         return found
 
+    def link(self, doc: Doc, candidates: Optional[Sequence[Candidate]] = None) -> Doc:
+        """Set `kb_id` on the entities of `doc.ents` the KB knows (rules in the module docstring).
+
+        doc (Doc): The document, changed in place.
+        candidates (Optional[Sequence[Candidate]]): The matcher's candidates, if already computed.
+        RETURNS (Doc): The document.
+        """
+        if not doc.ents:
+            return doc
+        matches: Dict[Tuple[int, int], List[int]] = {}
+        last_seen: Dict[int, List[int]] = {}
+        for start, end, index in self.matcher.candidates(doc) if candidates is None else candidates:
+            matches.setdefault((start, end), []).append(index)
+            last_seen.setdefault(index, []).append(end)
+        for ends in last_seen.values():
+            ends.sort()
+        short_matches: Dict[Tuple[int, int], List[int]] = {}
+        if any(entry.short_forms for entry in self.entries):
+            for start, end, index in self.short_matcher.candidates(doc):
+                short_matches.setdefault((start, end), []).append(index)
+        for ids in (*matches.values(), *short_matches.values()):
+            ids.sort()
+        if self._by_text is None:
+            self._by_text = phrase_index(self.entries, case_sensitive=self.cfg["case_sensitive"])
+        linked, changed = [], False
+        for ent in doc.ents:
+            kb_id = ent.kb_id_ or link_span(ent, self.entries, matches, short_matches, last_seen, self._by_text)
+            changed |= kb_id != ent.kb_id_
+            linked.append(Span(doc, ent.start, ent.end, label=ent.label, kb_id=kb_id, span_id=ent.id))
+        if changed:
+            doc.set_ents(linked, default="unmodified")
+        return doc
+
     def __call__(self, doc: Doc) -> Doc:
-        found = self.find(doc)
+        candidates = self.matcher.candidates(doc)
+        found = self.find(doc, candidates)
         mode = self.cfg["mode"]
         matches = [span for span, _ in found]
         if mode == "trusted":
@@ -199,7 +337,22 @@ class LegalKnowledge:
         doc.set_ents(ents, outside=outside, default="unmodified")
         if self.cfg["spans_key"]:
             doc.spans[self.cfg["spans_key"]] = matches
+        self._score_entities(doc, found)
+        if self.cfg["link"]:
+            self.link(doc, candidates)
         return doc
+
+    def _score_entities(self, doc: Doc, found: Sequence[Tuple[Span, KnowledgeEntry]]) -> None:
+        """Give the entities the KB set a confidence (`Doc._.ent_confidences`, read by `Span._.confidence`)."""
+        entities = {(ent.start, ent.end, ent.label_) for ent in doc.ents}
+        scores = list(doc._.ent_confidences or [])
+        scored = {(start, end, label) for start, end, label, _ in scores}
+        for span, entry in found:
+            key = (span.start, span.end, span.label_)
+            if key in entities and key not in scored:
+                scores.append([*key, self.entry_confidence(entry)])
+                scored.add(key)
+        doc._.ent_confidences = scores
 
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterable[Doc]:
         for doc in stream:
@@ -248,16 +401,17 @@ def check_settings(*, mode: str, max_regex_chars: int, trusted_precision: float)
     "legal_knowledge",
     default_config={
         "mode": "fill", "case_sensitive": True, "max_regex_chars": 100, "trusted_precision": 0.9, "spans_key": None,
+        "link": True, "curated_confidence": 0.95,
     },
 )
 def make_legal_knowledge(
     nlp: Language, name: str, mode: str, case_sensitive: bool, max_regex_chars: int, trusted_precision: float,
-    spans_key: Optional[str],
+    spans_key: Optional[str], link: bool = True, curated_confidence: float = 0.95,
 ) -> LegalKnowledge:
     """Create the `legal_knowledge` component (empty; add entries with `add_knowledge` or `initialize`)."""
     return LegalKnowledge(
         nlp, name, mode=mode, case_sensitive=case_sensitive, max_regex_chars=max_regex_chars,
-        trusted_precision=trusted_precision, spans_key=spans_key,
+        trusted_precision=trusted_precision, spans_key=spans_key, link=link, curated_confidence=curated_confidence,
     )
 
 
@@ -265,6 +419,7 @@ def add_knowledge(
     nlp: Language, *, kb_path: Union[str, Path], mode: str = "fill", name: str = "legal_knowledge",
     exclude_groups: Sequence[str] = DEFAULT_EXCLUDED_GROUPS, case_sensitive: bool = True, max_regex_chars: int = 100,
     trusted_precision: float = 0.9, spans_key: Optional[str] = None, strict_labels: bool = True,
+    link: bool = True, curated_confidence: float = 0.95,
 ) -> LegalKnowledge:
     """Add the component with a KB to a (trained) pipeline, after `ner` (or last without one).
 
@@ -275,6 +430,8 @@ def add_knowledge(
     exclude_groups (Sequence[str]): KB groups to skip.
     case_sensitive, max_regex_chars, trusted_precision, spans_key: See the component.
     strict_labels (bool): Fail when the KB has a label the `ner` component does not know.
+    link (bool): Set `kb_id` on the entities the KB knows.
+    curated_confidence (float): The confidence of entities set by entries without a precision.
     RETURNS (LegalKnowledge): The added component.
     """
     check_settings(mode=mode, max_regex_chars=max_regex_chars, trusted_precision=trusted_precision)
@@ -285,7 +442,8 @@ def add_knowledge(
             raise ValueError(f"{kb_path}: labels {unknown} are not labels of the pipeline's ner component")
     config = {
         "mode": mode, "case_sensitive": case_sensitive, "max_regex_chars": max_regex_chars,
-        "trusted_precision": trusted_precision, "spans_key": spans_key,
+        "trusted_precision": trusted_precision, "spans_key": spans_key, "link": link,
+        "curated_confidence": curated_confidence,
     }
     where = {"after": "ner"} if "ner" in nlp.pipe_names else {}
     component = nlp.add_pipe("legal_knowledge", name=name, config=config, **where)

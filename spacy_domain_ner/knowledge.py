@@ -12,8 +12,13 @@ tokenizer) or `pattern` (a spaCy Matcher token pattern), and optional `id`, `ali
 (phrases, each a string or `{"text", "case_sensitive"}`), `case_sensitive` (phrases only;
 missing means the component's default), `group` (entries of an excluded group are skipped
 when loading; the starter KB puts citations E-NER leaves untagged in group "citation"),
-`precision` (an estimate in [0, 1], written by mining; used by the `trusted` fusion mode)
-and `meta` (free-form, kept as is). Unknown keys are errors, so typos do not pass silently.
+`precision` (an estimate in [0, 1], written by mining; used by the `trusted` fusion mode and
+as the confidence of the entities the entry sets), `meta` (free-form, kept as is), and for
+linking (`legal_knowledge` sets `ent.kb_id_` to `id`): `canonical` (the canonical name, e.g. a
+statute's citation "15 U.S.C. § 78a et seq.") and `short_forms` (phrases like aliases, but
+case-sensitive unless they say otherwise, that are never matched on their own and only link an
+entity once the entry's text or an alias occurred earlier in the same Doc: "Commission" after
+"Securities and Exchange Commission"). Unknown keys are errors, so typos do not pass silently.
 """
 import json
 import re
@@ -37,7 +42,7 @@ except ImportError:  # pragma: no cover - Python < 3.11
     import sre_constants as _sre_constants  # type: ignore[no-redef]
     import sre_parse as _sre_parse  # type: ignore[no-redef]
 
-KEYS = ("label", "text", "pattern", "id", "aliases", "case_sensitive", "group", "precision", "meta")
+KEYS = ("label", "text", "pattern", "id", "aliases", "case_sensitive", "group", "precision", "meta", "canonical", "short_forms")
 DEFAULT_EXCLUDED_GROUPS = ("citation",)
 MAX_REGEX_LENGTH = 300
 # Adjacent unbounded quantifiers backtrack polynomially (n ** k); with tokens capped at
@@ -70,6 +75,8 @@ class KnowledgeEntry:
     group: Optional[str] = None
     precision: Optional[float] = None
     meta: Dict[str, Any] = field(default_factory=dict)
+    canonical: Optional[str] = None
+    short_forms: List[Dict[str, Any]] = field(default_factory=list)
     source: str = ""
 
     def phrases(self, *, default_case_sensitive: bool) -> List[Tuple[str, bool]]:
@@ -85,6 +92,13 @@ class KnowledgeEntry:
             phrases.append((alias["text"], own if flag is None else flag))
         return phrases
 
+    def short_form_phrases(self) -> List[Tuple[str, bool]]:
+        """The short forms, each with its case sensitivity (true unless the short form says otherwise).
+
+        RETURNS (List[Tuple[str, bool]]): (phrase, case_sensitive) pairs.
+        """
+        return [(form["text"], form.get("case_sensitive", True)) for form in self.short_forms]
+
     def to_dict(self) -> Dict[str, Any]:
         """The JSON object of this entry (only the keys that are set)."""
         data: Dict[str, Any] = {"label": self.label}
@@ -94,6 +108,8 @@ class KnowledgeEntry:
                 data[key] = value
         if self.aliases:  # an alias without its own case flag is written as a plain string
             data["aliases"] = [a["text"] if a.get("case_sensitive") is None else dict(a) for a in self.aliases]
+        if self.short_forms:
+            data["short_forms"] = [f["text"] if f.get("case_sensitive") is None else dict(f) for f in self.short_forms]
         return data
 
 
@@ -208,6 +224,23 @@ def guard_pattern(pattern: Any, *, max_chars: Optional[int]) -> Any:
     return pattern
 
 
+def _parse_phrases(raw: Any, *, key: str, what: str, location: str) -> List[Dict[str, Any]]:
+    """Check a list of phrases (`aliases`, `short_forms`): strings or {"text", "case_sensitive"} objects."""
+    if not isinstance(raw, list):
+        raise KnowledgeError(location, f"'{key}' must be a list")
+    phrases = []
+    for phrase in raw:
+        phrase = {"text": phrase} if isinstance(phrase, str) else phrase
+        if (
+            not isinstance(phrase, dict) or set(phrase) - {"text", "case_sensitive"}
+            or not isinstance(phrase.get("text"), str) or not phrase["text"].strip()
+            or not isinstance(phrase.get("case_sensitive", False), bool)
+        ):
+            raise KnowledgeError(location, f"bad {what} {phrase!r}: use a string or {{\"text\": ..., \"case_sensitive\": ...}}")
+        phrases.append(dict(phrase))
+    return phrases
+
+
 def parse_entry(data: Any, *, location: str) -> KnowledgeEntry:
     """Check one KB object and turn it into an entry.
 
@@ -242,6 +275,9 @@ def parse_entry(data: Any, *, location: str) -> KnowledgeEntry:
     for key in ("id", "group"):
         if data.get(key) is not None and not isinstance(data[key], str):
             raise KnowledgeError(location, f"'{key}' must be a string")
+    canonical = data.get("canonical")
+    if canonical is not None and (not isinstance(canonical, str) or not canonical.strip()):
+        raise KnowledgeError(location, "'canonical' must be a non-empty string")
     case_sensitive = data.get("case_sensitive")
     if case_sensitive is not None and not isinstance(case_sensitive, bool):
         raise KnowledgeError(location, "'case_sensitive' must be true or false")
@@ -250,23 +286,14 @@ def parse_entry(data: Any, *, location: str) -> KnowledgeEntry:
         raise KnowledgeError(location, "'precision' must be a number between 0 and 1")
     if not isinstance(data.get("meta", {}), dict):
         raise KnowledgeError(location, "'meta' must be an object")
-    aliases = []
-    raw_aliases = data.get("aliases", [])
-    if not isinstance(raw_aliases, list):
-        raise KnowledgeError(location, "'aliases' must be a list")
-    for alias in raw_aliases:
-        alias = {"text": alias} if isinstance(alias, str) else alias
-        if (
-            not isinstance(alias, dict) or set(alias) - {"text", "case_sensitive"}
-            or not isinstance(alias.get("text"), str) or not alias["text"].strip()
-            or not isinstance(alias.get("case_sensitive", False), bool)
-        ):
-            raise KnowledgeError(location, f"bad alias {alias!r}: use a string or {{\"text\": ..., \"case_sensitive\": ...}}")
-        aliases.append(dict(alias))
+    aliases = _parse_phrases(data.get("aliases", []), key="aliases", what="alias", location=location)
+    short_forms = _parse_phrases(data.get("short_forms", []), key="short_forms", what="short form", location=location)
+    if short_forms and not data.get("id"):
+        raise KnowledgeError(location, "'short_forms' need an 'id' to link to")
     return KnowledgeEntry(
         label=label, text=text, pattern=pattern, id=data.get("id"), aliases=aliases, case_sensitive=case_sensitive,
         group=data.get("group"), precision=None if precision is None else float(precision),
-        meta=dict(data.get("meta", {})), source=location,
+        meta=dict(data.get("meta", {})), canonical=canonical, short_forms=short_forms, source=location,
     )
 
 

@@ -213,7 +213,7 @@ def test_annotation_failure_only_fails_its_record(tmp_path):
     model = save_pipeline(tmp_path / "boom", "test_annotate_boom")
     nlp = spacy.load(model)
     results = annotate_texts(nlp, ["Acme Corp", "BOOM", "Delaware"], batch_size=8)
-    assert results[0] == ([(0, 9, "ORG")], 2, None) and results[2] == ([(0, 8, "GPE")], 1, None)
+    assert results[0] == ([(0, 9, "ORG", None, "")], 2, None) and results[2] == ([(0, 8, "GPE", None, "")], 1, None)
     assert results[1][0] is None and "boom component refused" in results[1][2]
     long_text = "Acme Corp. " * 10 + "BOOM"
     source = write_jsonl(tmp_path / "in.jsonl", [{"id": 1, "text": "Acme Corp"}, {"id": 2, "text": long_text}, {"id": 3, "text": "fine"}])

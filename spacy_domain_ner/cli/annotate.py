@@ -27,6 +27,10 @@ def annotate_cli(
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address (default: a local Ray)"),
     window_chars: int = typer.Option(50_000_000, "--window-chars", help="Characters per Ray dataset (driver memory bound)"),
     code: Optional[List[Path]] = typer.Option(None, "--code", "-c", help="Python file with custom components to import first"),
+    min_confidence: Optional[float] = typer.Option(
+        None, "--min-confidence", help="Entities with ent._.confidence below this go to the review file, not the output"
+    ),
+    review: Optional[Path] = typer.Option(None, "--review", help="Review JSONL with --min-confidence (default OUT_STEM.review.jsonl)"),
     no_text: bool = typer.Option(False, "--no-text", help="Leave the text out of the output records"),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last committed batch"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output or discard an interrupted run"),
@@ -41,7 +45,7 @@ def annotate_cli(
             num_gpus=num_gpus, ray_address=ray_address, window_chars=window_chars, code_paths=code or (),
             batch_size=batch_size, max_chars=max_chars, batch_chars=batch_chars, errors_path=errors, summary_path=summary,
             text_key=text_key, id_key=id_key, keep_text=not no_text, resume=resume, overwrite=overwrite,
-            progress=not no_progress,
+            progress=not no_progress, min_confidence=min_confidence, review_path=review,
         )
     except (ValueError, OSError) as err:
         fail(err)
@@ -52,3 +56,10 @@ def annotate_cli(
         f"{result['docs_per_second']} docs/s, {result['words_per_second']} words/s this session"
     )
     typer.echo(f"output {result['output']}, errors {result['errors_file']}")
+    if result.get("review_file"):
+        typer.echo(
+            f"{result['entities']} entities = {result['entities_kept']} kept + {result['entities_review']} below "
+            f"{result['min_confidence']} in review {result['review_file']} ({result['review_records']} records)"
+        )
+        if result["entities_unscored"]:
+            typer.echo(f"warning: {result['entities_unscored']} entities had no confidence and were kept", err=True)
