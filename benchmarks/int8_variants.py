@@ -12,8 +12,8 @@ import warnings
 import spacy
 import torch
 
-from spacy_domain_ner.evaluate import evaluate_pipeline, load_gold
-from spacy_domain_ner.quantize import quantize_transformers
+from spacy_domain_ner.evaluation.evaluate import evaluate_pipeline, load_gold
+from spacy_domain_ner.models.quantize import quantize_transformers
 
 warnings.filterwarnings("ignore")
 GROUPS = {

@@ -107,7 +107,7 @@ def read_texts(path: Path) -> List[Any]:
 
         items: List[Any] = list(DocBin().from_disk(path).get_docs(spacy.blank("en").vocab))
     elif path.suffix == ".jsonl":
-        from spacy_domain_ner.jsonl import read_jsonl
+        from spacy_domain_ner.io.jsonl import read_jsonl
 
         items = []
         for _, location, record in read_jsonl(path):
@@ -171,7 +171,7 @@ def current_rss_mb() -> float:
 def load_pipeline(model: str, *, ner_only: bool, quantize: Optional[bool] = None) -> Any:
     """Load a pipeline; ner_only keeps ner and the components it listens to; quantize forces the
     transformer's load-time int8 on or off (None: as the pipeline's config says)."""
-    from spacy_domain_ner.quantize import load_with_quantization
+    from spacy_domain_ner.models.quantize import load_with_quantization
 
     nlp = load_with_quantization(model, quantize=quantize)
     if ner_only:
@@ -200,7 +200,7 @@ def budgeted(texts: Sequence[str], *, clock: Dict[str, float], batch_size: int, 
 def measure_inference(*, model: str, texts: List[str], batch_size: int, n_process: int,
                       max_seconds: float, ner_only: bool = False, quantize: Optional[bool] = None) -> Dict[str, Any]:
     """Words/s of nlp.pipe over the texts, stopping at a batch boundary once max_seconds have passed.
-    quantize: True loads the transformer int8 (spacy_domain_ner.quantize's load-time path, as
+    quantize: True loads the transformer int8 (spacy_domain_ner.models.quantize's load-time path, as
     TransformerModel.v3 `quantize` does), False float, None as the pipeline's config says.
 
     RETURNS (Dict[str, Any]): words, docs, seconds, words_per_second, load_seconds, loaded_mb
@@ -209,7 +209,7 @@ def measure_inference(*, model: str, texts: List[str], batch_size: int, n_proces
     """
     import spacy  # noqa: F401  (thinc imports torch, where installed)
 
-    from spacy_domain_ner.quantize import quantized_components
+    from spacy_domain_ner.models.quantize import quantized_components
 
     if n_process > 1 and "torch" in sys.modules:
         # One torch thread a process: the workers share the cores, and PyTorch's OpenMP pool
@@ -316,7 +316,7 @@ def build_transformer_pipeline(*, output: str, texts_path: str, hf_config: Optio
     from spacy.util import load_config, load_model_from_config
     from transformers import AutoConfig, AutoModel, AutoTokenizer, RobertaConfig
 
-    from spacy_domain_ner.offline import resolve_model_name
+    from spacy_domain_ner.models.offline import resolve_model_name
 
     if hf_config is None:
         trf_config = RobertaConfig()
@@ -592,7 +592,7 @@ def failures(results: Dict[str, Any]) -> List[str]:
 
 def write_outputs(results: Dict[str, Any], *, output: Path) -> Tuple[Path, Path]:
     """Write OUTPUT.json and OUTPUT.md together, atomically."""
-    from spacy_domain_ner.atomic import write_all_atomically
+    from spacy_domain_ner.io.atomic import write_all_atomically
 
     json_path, md_path = Path(f"{output}.json"), Path(f"{output}.md")
 

@@ -45,7 +45,7 @@ def package_pipeline(model: Path, output_dir: Path, *, name: str, version: str, 
     from spacy.cli.package import package
     from spacy.util import load_config
 
-    from .quantize import load_time_overrides
+    from .models.quantize import load_time_overrides
 
     model, output_dir, source = Path(model), Path(output_dir), Path(source)
     if not (model / "config.cfg").is_file() or not (model / "meta.json").is_file():

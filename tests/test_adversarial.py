@@ -19,7 +19,7 @@ from spacy.util import fix_random_seed, load_config, load_model_from_config, reg
 from thinc.api import Adam, Config
 
 from conftest import LEGAL_TEXTS, save_tiny_bert
-from spacy_domain_ner.adversarial import (
+from spacy_domain_ner.training.adversarial import (
     AdversarialState,
     adversarial_passes,
     check_settings,
@@ -31,7 +31,7 @@ from spacy_domain_ner.adversarial import (
     take_gradients,
     unit_direction,
 )
-from spacy_domain_ner.loggers import adversarial_columns
+from spacy_domain_ner.training.loggers import adversarial_columns
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 CALLBACK = "spacy_domain_ner.adversarial_training.v1"
@@ -617,14 +617,14 @@ def test_cnn_config_trains_and_saved_model_needs_no_callback(bert_dir, corpus, t
     # spacy.load runs no [initialize] callback: it works where this package cannot be imported.
     code = (
         "import sys\n"
-        "for name in ('spacy_domain_ner.adversarial', 'spacy_domain_ner.loggers'):\n"
+        "for name in ('spacy_domain_ner.training.adversarial', 'spacy_domain_ner.training.loggers'):\n"
         "    sys.modules[name] = None  # importing them now fails\n"
         "import spacy\n"
         "nlp = spacy.load(sys.argv[1])\n"
         "doc = nlp('Acme Holdings sued the Commission in New York.')\n"
         "print(len(doc), nlp.pipe_names, 'update' in nlp.__dict__)\n"
         "try:\n"
-        "    import spacy_domain_ner.adversarial\n"
+        "    import spacy_domain_ner.training.adversarial\n"
         "except ImportError:\n"
         "    print('blocked')\n"
     )

@@ -13,10 +13,10 @@ import spacy
 from spacy.language import Language
 from typer.testing import CliRunner
 
-import spacy_domain_ner.annotate as annotate_module
+import spacy_domain_ner.annotation.runner as annotate_module
 import spacy_domain_ner.cli.annotate  # noqa: F401  (registers the command)
-from spacy_domain_ner.annotate import LocalExecutor, RunPaths, annotate, annotate_texts, load_pipeline, run_annotation
-from spacy_domain_ner.records import IdStore, parse_line, read_items, split_text
+from spacy_domain_ner.annotation.runner import LocalExecutor, RunPaths, annotate, annotate_texts, load_pipeline, run_annotation
+from spacy_domain_ner.annotation.records import IdStore, parse_line, read_items, split_text
 from spacy_domain_ner.cli import app
 
 PATTERNS = [

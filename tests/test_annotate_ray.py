@@ -4,8 +4,8 @@ import sys
 import pytest
 import spacy
 
-from spacy_domain_ner.annotate import LocalExecutor, annotate_texts, RunPaths, annotate, run_annotation
-from spacy_domain_ner.annotate_ray import RayAnnotator, RayExecutor
+from spacy_domain_ner.annotation.runner import LocalExecutor, annotate_texts, RunPaths, annotate, run_annotation
+from spacy_domain_ner.annotation.ray_executor import RayAnnotator, RayExecutor
 
 from test_annotate import BIG_BLOCK, HOSTILE, FlakyExecutor, dup_heavy_records, run_files, save_pipeline, write_jsonl
 

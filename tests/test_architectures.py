@@ -5,8 +5,8 @@ import spacy
 from spacy.training import Example
 from spacy.util import load_config, load_model_from_config, registry
 
-from spacy_domain_ner import offline
-from spacy_domain_ner.offline import DEFAULT_MODEL, resolve_model_name
+from spacy_domain_ner.models import offline
+from spacy_domain_ner.models.offline import DEFAULT_MODEL, resolve_model_name
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from spacy_domain_ner.atomic import replace_directory, temp_path_for, write_all_atomically, write_json_atomic
+from spacy_domain_ner.io.atomic import replace_directory, temp_path_for, write_all_atomically, write_json_atomic
 
 
 def test_all_or_nothing(tmp_path):

@@ -1,4 +1,4 @@
-"""spacy_domain_ner.bucketing and TransformerModel.v2: same outputs, in length-sorted chunks."""
+"""spacy_domain_ner.models.bucketing and TransformerModel.v2: same outputs, in length-sorted chunks."""
 import copy
 from pathlib import Path
 
@@ -11,8 +11,8 @@ from spacy.util import load_config, load_model_from_config
 from transformers import AutoModel, AutoTokenizer
 
 from conftest import save_tiny_bert
-from spacy_domain_ner.architectures import transformer_model_v2
-from spacy_domain_ner.bucketing import bucketed_forward, enable_bucketing
+from spacy_domain_ner.models.architectures import transformer_model_v2
+from spacy_domain_ner.models.bucketing import bucketed_forward, enable_bucketing
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 TEXTS = [

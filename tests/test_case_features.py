@@ -1,4 +1,4 @@
-"""Tests of spacy_domain_ner.case_features: a transformer listener next to a cased hash-embedding tok2vec."""
+"""Tests of spacy_domain_ner.models.case_features: a transformer listener next to a cased hash-embedding tok2vec."""
 import numpy
 import pytest
 import spacy
@@ -6,7 +6,7 @@ from spacy.training import Example
 from spacy.util import registry
 from thinc.api import Model
 
-from spacy_domain_ner.case_features import build_case_tok2vec, case_aware_listener, case_aware_listener_v1
+from spacy_domain_ner.models.case_features import build_case_tok2vec, case_aware_listener, case_aware_listener_v1
 
 from conftest import LEGAL_TEXTS, save_tiny_bert
 

@@ -7,7 +7,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 
 from conftest import LEGAL_TEXTS
-from spacy_domain_ner.confidence import (calibrate, entity_confidence, expected_calibration_error, fit_temperature,
+from spacy_domain_ner.evaluation.confidence import (calibrate, entity_confidence, expected_calibration_error, fit_temperature,
                                          greedy_entity_scores, plot_reliability)
 
 

@@ -7,9 +7,9 @@ from spacy.tokens import DocBin
 from typer.testing import CliRunner
 
 from spacy_domain_ner.cli import app
-from spacy_domain_ner.convert import convert, convert_corpus, convert_file, split_documents, stats_path_for
-from spacy_domain_ner.formats.base import ConversionError
-from spacy_domain_ner.labels import LabelMap
+from spacy_domain_ner.corpus.convert import convert, convert_corpus, convert_file, split_documents, stats_path_for
+from spacy_domain_ner.corpus.formats.base import ConversionError
+from spacy_domain_ner.corpus.labels import LabelMap
 
 ENER = """-DOCSTART-,O
 ,O

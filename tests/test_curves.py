@@ -1,4 +1,4 @@
-"""Tests of the learning curves (spacy_domain_ner.curves), their report section and the training
+"""Tests of the learning curves (spacy_domain_ner.evaluation.curves), their report section and the training
 logger's JSONL log they read, from tiny synthetic logs."""
 import io
 import json
@@ -10,12 +10,12 @@ import srsly
 from spacy.util import load_config, load_model_from_config, registry
 from typer.testing import CliRunner
 
-import spacy_domain_ner.loggers  # noqa: F401  (registers the logger)
+import spacy_domain_ner.training.loggers  # noqa: F401  (registers the logger)
 from spacy_domain_ner.cli import app
-from spacy_domain_ner.curves import (
+from spacy_domain_ner.evaluation.curves import (
     CURVES_PNG, CurvePoint, curve_summary, find_training_logs, learning_curves_png, load_curves, load_training_log,
 )
-from spacy_domain_ner.report import build_report
+from spacy_domain_ner.evaluation.report import build_report
 
 ROOT = Path(__file__).parent.parent
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -65,7 +65,7 @@ def test_png_has_two_panels_and_a_line_per_variant(monkeypatch):
     curves = {"legal": [CurvePoint(0, 0.0, 0.0), CurvePoint(100, 0.5, 60.0)],
               "legal_cnn": [CurvePoint(0, 0.1, None), CurvePoint(100, 0.3, None)]}
     drawn = {}
-    from spacy_domain_ner import report
+    from spacy_domain_ner.evaluation import report
 
     real_png = report._png
 

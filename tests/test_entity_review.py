@@ -8,8 +8,8 @@ from spacy.tokens import Span
 from typer.testing import CliRunner
 
 import spacy_domain_ner.cli.annotate  # noqa: F401  (registers the command)
-import spacy_domain_ner.confidence  # noqa: F401  (registers Doc._.ent_confidences and Span._.confidence)
-from spacy_domain_ner.annotate import LocalExecutor, RunPaths, annotate, run_annotation
+import spacy_domain_ner.evaluation.confidence  # noqa: F401  (registers Doc._.ent_confidences and Span._.confidence)
+from spacy_domain_ner.annotation.runner import LocalExecutor, RunPaths, annotate, run_annotation
 from spacy_domain_ner.cli import app
 
 PATTERNS = [{"label": "ORG", "pattern": "Acme Corp"}, {"label": "GPE", "pattern": "Delaware"}, {"label": "ORG", "pattern": "Zeta"}]

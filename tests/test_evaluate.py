@@ -1,4 +1,4 @@
-"""Tests of spacy_domain_ner.evaluate and the `evaluate` CLI, against hand-computed values."""
+"""Tests of spacy_domain_ner.evaluation.evaluate and the `evaluate` CLI, against hand-computed values."""
 import json
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -15,11 +15,11 @@ from typer.testing import CliRunner
 
 import spacy_domain_ner.cli.evaluate  # noqa: F401  (registers the command)
 from spacy_domain_ner.cli import app
-from spacy_domain_ner.evaluate import (
+from spacy_domain_ner.evaluation.evaluate import (
     apply_label_map, bio_tags, evaluate_docs, evaluate_pipeline, load_gold, match_spans, project_predictions,
     report_markdown, token_report, write_report,
 )
-from spacy_domain_ner.labels import LabelMap, load_label_map
+from spacy_domain_ner.corpus.labels import LabelMap, load_label_map
 
 ROOT = Path(__file__).resolve().parent.parent
 VOCAB = Vocab()

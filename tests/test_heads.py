@@ -15,16 +15,16 @@ from spacy.training.loop import train
 from spacy.util import fix_random_seed, load_config, load_model_from_config, registry
 from thinc.api import SGD, Adam
 
-import spacy_domain_ner.heads as heads
+import spacy_domain_ner.training.heads as heads
 from conftest import LEGAL_TEXTS, save_tiny_bert
-from spacy_domain_ner.heads import (
+from spacy_domain_ner.training.heads import (
     GeneralEntityRecognizer,
     check_last_listener,
     general_example,
     pipeline_without,
     score_general_ents,
 )
-from spacy_domain_ner.mixing import DOMAIN_KEY, GENERAL, LEGAL
+from spacy_domain_ner.training.mixing import DOMAIN_KEY, GENERAL, LEGAL
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 READER = "spacy_domain_ner.MixedCorpus.v1"

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 import spacy_domain_ner.cli.knowledge  # noqa: F401  (registers mine-kb and add-knowledge)
 from spacy_domain_ner.cli import app
-from spacy_domain_ner.knowledge import (
+from spacy_domain_ner.knowledge.kb.kb import (
     KnowledgeEntry, KnowledgeError, guard_pattern, guard_regex, merge_kb, mine_kb, parse_entry, read_kb,
     validate_regex, write_kb,
 )

@@ -1,7 +1,7 @@
 import pytest
 import srsly
 
-from spacy_domain_ner.labels import LabelMap, load_label_map
+from spacy_domain_ner.corpus.labels import LabelMap, load_label_map
 
 
 def test_identity_map():

@@ -9,8 +9,8 @@ import srsly
 from spacy.tokens import Doc, DocBin, Span
 from spacy.util import registry
 
-from spacy_domain_ner.labels import LabelMap, load_label_map
-from spacy_domain_ner.mixing import (
+from spacy_domain_ner.corpus.labels import LabelMap, load_label_map
+from spacy_domain_ner.training.mixing import (
     DOMAIN_KEY,
     GENERAL,
     LEGAL,

@@ -1,4 +1,4 @@
-"""spacy_domain_ner.optimizers: discriminative learning rates for the heads."""
+"""spacy_domain_ner.training.optimizers: discriminative learning rates for the heads."""
 from pathlib import Path
 
 import numpy
@@ -8,7 +8,7 @@ from spacy.util import load_config, load_model_from_config, registry
 from thinc.api import Adam
 
 from conftest import save_tiny_bert
-from spacy_domain_ner.optimizers import HeadScaledOptimizer, adam_v1, is_transformer_param
+from spacy_domain_ner.training.optimizers import HeadScaledOptimizer, adam_v1, is_transformer_param
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 TEXT = "The Securities and Exchange Commission sued Acme Holdings in New York ."

@@ -14,11 +14,11 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from spacy_domain_ner import mlm_data
-from spacy_domain_ner import pretrain as pt
+from spacy_domain_ner.pretraining import mlm_data
+from spacy_domain_ner.pretraining import pretrain as pt
 from spacy_domain_ner.cli import app
 from spacy_domain_ner.cli import pretrain as _pretrain_command  # noqa: F401  (registers the command)
-from spacy_domain_ner.formats.base import ConversionError
+from spacy_domain_ner.corpus.formats.base import ConversionError
 
 WORDS = ("the company shall pay lender borrower within thirty days of notice agreement court state delaware "
          "section act securities exchange commission party parties term terminate license fee").split()
@@ -445,7 +445,7 @@ def test_sigterm_checkpoints_and_stops(tmp_path, tiny_model, texts, monkeypatch)
 
 KILLER = textwrap.dedent("""
     import os, signal, sys
-    import spacy_domain_ner.pretrain as pt
+    import spacy_domain_ner.pretraining.pretrain as pt
     import spacy_domain_ner.cli.pretrain
     from spacy_domain_ner.cli import app
 

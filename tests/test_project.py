@@ -165,11 +165,11 @@ def test_deps_exist_or_are_made_by_a_command(project):
 def test_the_checks_see_lazy_imports_and_config_modules():
     # evaluate imports robustness and quantize inside its function; the transformer config uses bucketing
     # and offline through the architecture, and the loggers through its [training.logger] entry.
-    assert {"spacy_domain_ner/robustness.py", "spacy_domain_ner/quantize.py", "spacy_domain_ner/labels.py"} <= script_needs(
+    assert {"spacy_domain_ner/evaluation/robustness.py", "spacy_domain_ner/models/quantize.py", "spacy_domain_ner/corpus/labels.py"} <= script_needs(
         "python -m spacy_domain_ner evaluate training/legal/model-best corpus/legal/dev.spacy --output metrics/legal.json")
     trf = script_needs("python -m spacy train configs/ner_trf.cfg --paths.train corpus/legal/train.spacy")
-    assert {"configs/ner_trf.cfg", "corpus/legal/train.spacy", "spacy_domain_ner/bucketing.py", "spacy_domain_ner/offline.py",
-            "spacy_domain_ner/loggers.py", "spacy_domain_ner/architectures.py"} <= trf
+    assert {"configs/ner_trf.cfg", "corpus/legal/train.spacy", "spacy_domain_ner/models/bucketing.py", "spacy_domain_ner/models/offline.py",
+            "spacy_domain_ner/training/loggers.py", "spacy_domain_ner/models/architectures.py"} <= trf
     assert not any(path.startswith("spacy_domain_ner/cli/") for path in trf)
     assert covered("corpus/legal/train.spacy", ["corpus/legal"], []) and covered("reports/x", [], ["reports/x/report.md"])
     assert not covered("corpus/legal/train.spacy", ["corpus/legal/dev.spacy"], ["corpus/legal-x/train.spacy"])

@@ -8,8 +8,8 @@ from spacy.training import Example
 from spacy.util import load_config, load_model_from_config, registry
 
 from conftest import save_tiny_bert
-from spacy_domain_ner.architectures import transformer_model_v3
-from spacy_domain_ner.quantize import (TRANSFORMER_V1, TRANSFORMER_V3, is_quantized, load_time_overrides, load_with_quantization,
+from spacy_domain_ner.models.architectures import transformer_model_v3
+from spacy_domain_ner.models.quantize import (TRANSFORMER_V1, TRANSFORMER_V3, is_quantized, load_time_overrides, load_with_quantization,
                                        pipeline_config, quantize_transformers, quantize_transformers_v1,
                                        quantize_transformers_v2, quantized_components)
 
@@ -166,7 +166,7 @@ def test_v3_settings(tiny_bert, tmp_path, one_torch_thread):
 
 
 def test_v3_on_a_gpu_warns_and_stays_float(tiny_bert, tmp_path, monkeypatch):
-    from spacy_domain_ner import quantize as quantize_module
+    from spacy_domain_ner.models import quantize as quantize_module
 
     nlp = v3_pipeline(tiny_bert, quantize="qint8")
     shim = nlp.get_pipe("transformer").model.layers[0].shims[0]

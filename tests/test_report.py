@@ -1,4 +1,4 @@
-"""Tests of spacy_domain_ner.report and the `report` CLI, from tiny hand-made metrics JSONs."""
+"""Tests of spacy_domain_ner.evaluation.report and the `report` CLI, from tiny hand-made metrics JSONs."""
 import json
 import re
 from pathlib import Path
@@ -12,13 +12,13 @@ from typer.testing import CliRunner
 
 import spacy_domain_ner.cli.report  # noqa: F401  (registers the command)
 from spacy_domain_ner.cli import app
-from spacy_domain_ner.evaluate import evaluate_pipeline
-from spacy_domain_ner.report import (
+from spacy_domain_ner.evaluation.evaluate import evaluate_pipeline
+from spacy_domain_ner.evaluation.report import (
     DEFAULT_SENTENCES, build_report, collect_metrics, cross_domain_matrix, grouped_bars_png, heatmap_png,
     load_metrics, load_sentences, load_times, load_training_meta, order_variants, parse_name, render_predictions,
     write_report_dir,
 )
-from spacy_domain_ner.robustness import evaluate_robustness
+from spacy_domain_ner.evaluation.robustness import evaluate_robustness
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 runner = CliRunner()

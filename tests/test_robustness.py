@@ -1,4 +1,4 @@
-"""Tests of spacy_domain_ner.robustness: span-preserving, seeded perturbations and the robustness table."""
+"""Tests of spacy_domain_ner.evaluation.robustness: span-preserving, seeded perturbations and the robustness table."""
 import random
 from typing import List, Sequence, Tuple
 
@@ -7,8 +7,8 @@ import spacy
 from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
-from spacy_domain_ner.labels import LabelMap
-from spacy_domain_ner.robustness import PERTURBATIONS, build_entity_pool, evaluate_robustness, perturb_doc, perturb_docs
+from spacy_domain_ner.corpus.labels import LabelMap
+from spacy_domain_ner.evaluation.robustness import PERTURBATIONS, build_entity_pool, evaluate_robustness, perturb_doc, perturb_docs
 
 # What each case perturbation must do to a word, written independently of the module's own functions.
 CASED = {"upper": str.upper, "lower": str.lower, "title": str.title}

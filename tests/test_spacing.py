@@ -1,8 +1,8 @@
-"""Tests of spacy_domain_ner.formats.spacing: the natural-spacing rules of token-per-line corpora."""
+"""Tests of spacy_domain_ner.corpus.formats.spacing: the natural-spacing rules of token-per-line corpora."""
 import pytest
 import spacy
 
-from spacy_domain_ner.formats.spacing import count_changed, natural_spaces
+from spacy_domain_ner.corpus.formats.spacing import count_changed, natural_spaces
 
 
 def render(words, spaces):

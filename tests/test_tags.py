@@ -1,6 +1,6 @@
 import pytest
 
-from spacy_domain_ner.formats.tags import TagError, detect_scheme, split_tag, tags_to_spans
+from spacy_domain_ner.corpus.formats.tags import TagError, detect_scheme, split_tag, tags_to_spans
 
 
 def test_split_tag():

@@ -1,8 +1,8 @@
-"""Tests of spacy_domain_ner.tokenizer: the legal suffix rule and its callback."""
+"""Tests of spacy_domain_ner.models.tokenizer: the legal suffix rule and its callback."""
 import spacy
 from spacy.util import registry
 
-from spacy_domain_ner.tokenizer import add_legal_suffixes, legal_tokenizer_v1
+from spacy_domain_ner.models.tokenizer import add_legal_suffixes, legal_tokenizer_v1
 
 
 def words(nlp, text):

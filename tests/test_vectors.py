@@ -1,4 +1,4 @@
-"""Tests of spacy_domain_ner.vectors and the `vectors` CLI: training text from every input kind, a tiny
+"""Tests of spacy_domain_ner.pretraining.vectors and the `vectors` CLI: training text from every input kind, a tiny
 floret training into a spaCy vectors directory, and a CNN NER that uses it."""
 import io
 import json
@@ -14,9 +14,9 @@ from spacy.util import load_config
 from typer.testing import CliRunner
 
 from spacy_domain_ner.cli import app
-from spacy_domain_ner.formats.base import ConversionError
-from spacy_domain_ner.jsonl import iter_jsonl, read_jsonl
-from spacy_domain_ner.vectors import STATS_FILE, build_vectors, find_inputs, paragraphs, write_training_text
+from spacy_domain_ner.corpus.formats.base import ConversionError
+from spacy_domain_ner.io.jsonl import iter_jsonl, read_jsonl
+from spacy_domain_ner.pretraining.vectors import STATS_FILE, build_vectors, find_inputs, paragraphs, write_training_text
 
 ROOT = Path(__file__).parent.parent
 runner = CliRunner()
@@ -79,7 +79,7 @@ def test_text_folders_and_docbins(tmp_path):
 
 def test_paragraphs_split_on_blank_lines_and_bound_length():
     assert list(paragraphs("a\n \nb\n\n\n c \n")) == ["a", "b", "c"]
-    from spacy_domain_ner import vectors
+    from spacy_domain_ner.pretraining import vectors
 
     long = " ".join(["word"] * (vectors.MAX_PARAGRAPH_CHARS // 4))
     parts = list(paragraphs(long))

@@ -88,7 +88,7 @@ def test_wheels_install_alone_and_load_offline_in_fresh_venv(project, tmp_path):
         "nlp = spacy.load('en_legal_ner')\n"
         "doc = nlp('The Securities and Exchange Commission sued Acme Holdings, Inc. in New York.')\n"
         "assert nlp.pipe_names == ['transformer', 'ner', 'legal_knowledge'], nlp.pipe_names\n"
-        "from spacy_domain_ner.quantize import quantized_components\n"
+        "from spacy_domain_ner.models.quantize import quantized_components\n"
         "assert quantized_components(nlp) == ['transformer']\n"  # package_int8: int8 from spacy.load alone
         "kb = nlp.get_pipe('legal_knowledge')\n"
         "assert kb.cfg['mode'] == 'override' and len(kb.entries) > 200, (kb.cfg, len(kb.entries))\n"
@@ -168,8 +168,8 @@ def test_reruns_exactly_the_commands_a_change_reaches(tmp_path):
     assert run_all() == []
     downstream_of_training = ["evaluate", "evaluate-cross", "knowledge", "report", "package"]
     for touched, expected in (
-        ("spacy_domain_ner/report.py", ["report", "package"]),  # the plugin wheel holds every module
-        ("spacy_domain_ner/bucketing.py", ["train", "train-news", *downstream_of_training]),
+        ("spacy_domain_ner/evaluation/report.py", ["report", "package"]),  # the plugin wheel holds every module
+        ("spacy_domain_ner/models/bucketing.py", ["train", "train-news", *downstream_of_training]),
         ("configs/ner_trf.cfg", ["train", "train-news", *downstream_of_training]),
         ("assets/news_sample.jsonl", ["convert-news", "train-news", "evaluate-cross", "knowledge", "report", "package"]),
         ("configs/labels/ener_to_conll.json", ["evaluate-cross", "knowledge", "report", "package"]),

@@ -37,7 +37,7 @@ def annotate_cli(
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar"),
 ) -> None:
     """Annotate texts with a spaCy pipeline; every record ends in the output or the errors file, once."""
-    from ..annotate import annotate
+    from ..annotation.runner import annotate
 
     try:
         result = annotate(

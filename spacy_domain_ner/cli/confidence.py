@@ -4,7 +4,7 @@ from typing import Optional
 
 import typer
 
-from ..atomic import replace_directory
+from ..io.atomic import replace_directory
 from ._app import app, fail
 
 
@@ -23,8 +23,8 @@ def add_confidence_cli(
     import spacy
     import srsly
 
-    from ..confidence import calibrate, plot_reliability
-    from ..evaluate import load_gold
+    from ..evaluation.confidence import calibrate, plot_reliability
+    from ..evaluation.evaluate import load_gold
 
     try:
         nlp = spacy.load(model_dir)

@@ -4,7 +4,7 @@ from typing import Any, Dict, List, Optional
 
 import typer
 
-from ..formats.base import ConversionError
+from ..corpus.formats.base import ConversionError
 from ._app import app, fail
 
 
@@ -35,8 +35,8 @@ def convert_cli(
     ),
 ) -> None:
     """Convert NER corpora to DocBin, writing a stats JSON next to each output."""
-    from ..convert import convert
-    from ..labels import load_label_map
+    from ..corpus.convert import convert
+    from ..corpus.labels import load_label_map
 
     try:
         fractions = [float(x) for x in split.split(",")] if split else None
@@ -67,8 +67,8 @@ def corpus_cli(
     ),
 ) -> None:
     """Build a training corpus (train, dev and test DocBins) from given splits or by splitting documents."""
-    from ..convert import convert_corpus
-    from ..labels import load_label_map
+    from ..corpus.convert import convert_corpus
+    from ..corpus.labels import load_label_map
 
     # Project variables pass "" for an unused corpus.
     dev, test = [p for p in dev if str(p) not in ("", ".")], [p for p in test if str(p) not in ("", ".")]

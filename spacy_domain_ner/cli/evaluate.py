@@ -28,10 +28,10 @@ def evaluate_cli(
     """Entity P/R/F (overall, per label), BIO token report, confusion table, error sample and speed."""
     import spacy
 
-    from ..evaluate import evaluate_pipeline, load_gold, write_report
-    from ..labels import load_label_map
-    from ..quantize import load_with_quantization, quantized_components
-    from ..robustness import build_entity_pool, evaluate_robustness
+    from ..evaluation.evaluate import evaluate_pipeline, load_gold, write_report
+    from ..corpus.labels import load_label_map
+    from ..models.quantize import load_with_quantization, quantized_components
+    from ..evaluation.robustness import build_entity_pool, evaluate_robustness
 
     if spans_key is not None and robustness:
         fail(ValueError("--spans-key and --robustness cannot be combined: the robustness suite scores doc.ents"))

@@ -4,7 +4,7 @@ from typing import List, Optional
 
 import typer
 
-from ..atomic import replace_directory
+from ..io.atomic import replace_directory
 from ._app import app, fail
 
 
@@ -30,7 +30,7 @@ def mine_kb_cli(
     from spacy.tokens import DocBin
     from tqdm import tqdm
 
-    from ..knowledge import KnowledgeError, merge_kb, mine_kb, read_kb, write_kb
+    from ..knowledge.kb import KnowledgeError, merge_kb, mine_kb, read_kb, write_kb
 
     nlp = spacy.blank(lang)
     try:
@@ -75,8 +75,8 @@ def add_knowledge_cli(
     """Add the legal_knowledge component after ner to a trained pipeline, without retraining."""
     import spacy
 
-    from ..fusion import add_knowledge
-    from ..knowledge import KnowledgeError
+    from ..knowledge.component import add_knowledge
+    from ..knowledge.kb import KnowledgeError
 
     try:
         if not model_dir.is_dir():

@@ -5,8 +5,8 @@ from typing import List, Optional
 
 import typer
 
-from ..formats.base import ConversionError
-from ..offline import DEFAULT_MODEL
+from ..corpus.formats.base import ConversionError
+from ..models.offline import DEFAULT_MODEL
 from ._app import app, fail
 
 
@@ -47,7 +47,7 @@ def pretrain_cli(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output directory"),
 ) -> None:
     """Adapt a transformer encoder to raw domain text with masked-LM training."""
-    from ..pretrain import PretrainConfig, pretrain
+    from ..pretraining.pretrain import PretrainConfig, pretrain
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = PretrainConfig(

@@ -36,9 +36,9 @@ def report_cli(
     title: str = typer.Option("Legal-domain NER: evaluation report", "--title", help="Report title"),
 ) -> None:
     """Cross-domain F1 matrix and gap, ablation F1, per-label F1, robustness, training time and learning curves in one report."""
-    from ..curves import find_training_logs, load_curves
-    from ..report import build_report, collect_metrics, load_sentences, load_times, load_training_meta, render_predictions
-    from ..report import training_meta_from_metrics, write_report_dir
+    from ..evaluation.curves import find_training_logs, load_curves
+    from ..evaluation.report import build_report, collect_metrics, load_sentences, load_times, load_training_meta, render_predictions
+    from ..evaluation.report import training_meta_from_metrics, write_report_dir
 
     if sentences is not None and displacy_model is None:
         fail(ValueError("--sentences is only used with --displacy-model"))

@@ -4,7 +4,7 @@ from typing import List
 
 import typer
 
-from ..formats.base import ConversionError
+from ..corpus.formats.base import ConversionError
 from ._app import app, fail
 
 
@@ -26,7 +26,7 @@ def vectors_cli(
 ) -> None:
     """Tokenize raw text (cased, spaCy's tokenizer plus the legal suffix rule), train floret CBOW vectors
     on it and convert them with `spacy init vectors --mode floret`."""
-    from ..vectors import build_vectors
+    from ..pretraining.vectors import build_vectors
 
     try:
         stats = build_vectors(

@@ -32,8 +32,8 @@ from spacy.matcher import PhraseMatcher
 from spacy.schemas import validate_token_pattern
 from spacy.tokens import Doc
 
-from .atomic import write_all_atomically
-from .jsonl import read_jsonl
+from ..io.atomic import write_all_atomically
+from ..io.jsonl import read_jsonl
 
 try:  # Python >= 3.11
     from re import _constants as _sre_constants
@@ -438,7 +438,7 @@ def merge_kb(
     RETURNS (Tuple[List[KnowledgeEntry], Dict[str, Any]]): The merged entries and a report
         with `duplicates` (count) and `conflicts` (list).
     """
-    from .fusion import KnowledgeMatcher  # the matcher lives with the component that uses it
+    from .component import KnowledgeMatcher  # the matcher lives with the component that uses it
 
     matcher = KnowledgeMatcher(nlp, curated, case_sensitive=case_sensitive)
     merged, conflicts, duplicates = list(curated), [], 0

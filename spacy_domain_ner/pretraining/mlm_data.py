@@ -15,8 +15,8 @@ import torch
 from tqdm import tqdm
 from transformers import DataCollatorForLanguageModeling, DataCollatorForWholeWordMask
 
-from .formats.base import ConversionError, read_text
-from .jsonl import parse_jsonl
+from ..corpus.formats.base import ConversionError, read_text
+from ..io.jsonl import parse_jsonl
 
 TEXT_SUFFIXES = (".txt", ".jsonl")
 

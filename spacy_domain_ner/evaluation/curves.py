@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
-from .jsonl import read_jsonl
+from ..io.jsonl import read_jsonl
 
 LOG_SUFFIX = ".train_log.jsonl"
 CURVES_PNG = "learning_curves.png"

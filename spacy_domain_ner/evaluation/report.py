@@ -41,9 +41,9 @@ import srsly
 from spacy import displacy
 from spacy.language import Language
 
-from .atomic import replace_directory
+from ..io.atomic import replace_directory
 from .curves import CURVES_PNG, CurvePoint, curve_summary, learning_curves_png
-from .jsonl import parse_jsonl, read_utf8, split_lines
+from ..io.jsonl import parse_jsonl, read_utf8, split_lines
 
 # The workflow's variants, in ablation order, with the step each one adds.
 VARIANT_TITLES = {

@@ -49,7 +49,7 @@ from spacy.training import Example
 from spacy.training.corpus import walk_corpus
 from spacy.util import registry
 
-from .labels import LabelMap, load_label_map
+from ..corpus.labels import LabelMap, load_label_map
 
 DOMAIN_KEY = "spacy_domain_ner.domain"
 LEGAL, GENERAL = "legal", "general"

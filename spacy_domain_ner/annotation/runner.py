@@ -82,7 +82,7 @@ from spacy.language import Language
 from spacy.tokens import Span
 from tqdm import tqdm
 
-from . import atomic
+from ..io import atomic
 from .records import Batch, IdStore, claim_ids, make_batches, read_items, split_text
 
 DEFAULT_MAX_CHARS = 100_000
@@ -542,7 +542,7 @@ def annotate(
     if engine == "ray":
         if n_process != 1 or gpu_id >= 0:
             raise ValueError("the ray engine uses n_actors and num_gpus, not n_process and gpu_id")
-        from .annotate_ray import RayExecutor
+        from .ray_executor import RayExecutor
 
         executor = RayExecutor(
             model=model, n_actors=n_actors, num_gpus=num_gpus, batch_size=batch_size, max_chars=max_chars,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
-from .jsonl import is_blank, loads_line
+from ..io.jsonl import is_blank, loads_line
 
 _BREAKS = ("\n\n", "\r\n\r\n", "\n", ". ", "? ", "! ", " ")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")

@@ -29,8 +29,8 @@ from spacy.tokens import Doc, Span
 from tqdm import tqdm
 
 from .evaluate import evaluate_pipeline
-from .formats.spacing import natural_spaces
-from .labels import LabelMap
+from ..corpus.formats.spacing import natural_spaces
+from ..corpus.labels import LabelMap
 
 PERTURBATIONS = ("upper", "lower", "title", "typos", "swap", "whitespace", "punctuation", "natural", "spaced")
 CASE_FUNCTIONS = {"upper": str.upper, "lower": str.lower, "title": lambda w: w[:1].upper() + w[1:].lower()}

@@ -42,8 +42,8 @@ from spacy.training import Example
 from spacy.vocab import Vocab
 from tqdm import tqdm
 
-from .atomic import write_all_atomically
-from .labels import LabelMap
+from ..io.atomic import write_all_atomically
+from ..corpus.labels import LabelMap
 
 ERROR_TYPES = ("label", "boundary", "label_boundary", "missed", "spurious")
 CONTEXT_TOKENS = 10

@@ -3,7 +3,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
-from ..jsonl import parse_jsonl
+from ...io.jsonl import parse_jsonl
 from .base import ConversionError, SpanRecord, read_text
 
 CharSpan = Tuple[int, int, str]

@@ -40,8 +40,8 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import ensure_path
 
-from . import confidence as _confidence  # noqa: F401  (registers Doc._.ent_confidences and Span._.confidence)
-from .knowledge import (
+from ..evaluation import confidence as _confidence  # noqa: F401  (registers Doc._.ent_confidences and Span._.confidence)
+from .kb import (
     DEFAULT_EXCLUDED_GROUPS, KnowledgeEntry, KnowledgeError, guard_pattern, parse_entry, read_kb, write_kb,
 )
 

@@ -31,10 +31,10 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Text
 import spacy
 from spacy.language import Language
 
-from .atomic import replace_directory, write_json_atomic
-from .formats.base import ConversionError
-from .jsonl import iter_jsonl
-from .tokenizer import add_legal_suffixes
+from ..io.atomic import replace_directory, write_json_atomic
+from ..corpus.formats.base import ConversionError
+from ..io.jsonl import iter_jsonl
+from ..models.tokenizer import add_legal_suffixes
 
 TEXT_SUFFIXES = (".txt",)
 JSONL_SUFFIXES = (".jsonl",)

@@ -17,7 +17,7 @@ import srsly
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 
-from .atomic import write_all_atomically
+from ..io.atomic import write_all_atomically
 from .formats.base import ConversionError, SpanRecord, TokenDocument
 from .formats.columns import all_tags, read_conll, read_ener_csv
 from .formats.spacing import count_changed, natural_spaces

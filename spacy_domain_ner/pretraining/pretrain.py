@@ -29,9 +29,9 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from tqdm import tqdm
 
 from . import mlm_data
-from .atomic import replace_directory, write_json_atomic
+from ..io.atomic import replace_directory, write_json_atomic
 from .mlm_data import PackedBlocks
-from .offline import DEFAULT_MODEL, resolve_model_name
+from ..models.offline import DEFAULT_MODEL, resolve_model_name
 
 logger = logging.getLogger(__name__)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
