@@ -21,7 +21,7 @@ import spacy
 from spacy.tokens import DocBin
 
 from spacy_domain_ner.io.jsonl import read_jsonl
-from spacy_domain_ner.knowledge.kb.kb import read_kb
+from spacy_domain_ner.knowledge.kb import read_kb
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 
 import spacy_domain_ner.cli.knowledge  # noqa: F401  (registers mine-kb and add-knowledge)
 from spacy_domain_ner.cli import app
-from spacy_domain_ner.knowledge.kb.component import (
-    KnowledgeMatcher, LegalKnowledge, add_knowledge, fuse_entities, make_legal_knowledge, resolve_overlaps,
-)
-from spacy_domain_ner.knowledge.kb.kb import KnowledgeEntry, KnowledgeError, parse_entry, read_kb
+from spacy_domain_ner.knowledge.component import LegalKnowledge, add_knowledge, make_legal_knowledge
+from spacy_domain_ner.knowledge.fusion import fuse_entities
+from spacy_domain_ner.knowledge.matcher import KnowledgeMatcher, resolve_overlaps
+from spacy_domain_ner.knowledge.kb import KnowledgeEntry, KnowledgeError, parse_entry, read_kb
 
 ASSET_KB = Path(__file__).parent.parent / "assets" / "knowledge" / "legal_kb.jsonl"
 ENER_LABELS = {"BUSINESS", "GOVERNMENT", "COURT", "LOCATION", "PERSON", "LEGISLATION/ACT", "MISCELLANEOUS"}

@@ -11,7 +11,7 @@ from spacy_domain_ner.corpus.convert import convert
 from spacy_domain_ner.corpus.formats.base import ConversionError
 from spacy_domain_ner.corpus.formats.spans import read_jsonl as read_span_records
 from spacy_domain_ner.io.jsonl import JsonlError, parse_jsonl, read_jsonl, split_lines
-from spacy_domain_ner.knowledge.kb.kb import KnowledgeError, read_kb
+from spacy_domain_ner.knowledge.kb import KnowledgeError, read_kb
 from spacy_domain_ner.pretraining.mlm_data import read_raw_docs
 from spacy_domain_ner.annotation.records import read_items
 from spacy_domain_ner.evaluation.report import load_sentences

@@ -10,10 +10,9 @@ from typer.testing import CliRunner
 
 import spacy_domain_ner.cli.knowledge  # noqa: F401  (registers mine-kb and add-knowledge)
 from spacy_domain_ner.cli import app
-from spacy_domain_ner.knowledge.kb.kb import (
-    KnowledgeEntry, KnowledgeError, guard_pattern, guard_regex, merge_kb, mine_kb, parse_entry, read_kb,
-    validate_regex, write_kb,
-)
+from spacy_domain_ner.knowledge.kb import KnowledgeEntry, KnowledgeError, parse_entry, read_kb, write_kb
+from spacy_domain_ner.knowledge.mining import merge_kb, mine_kb
+from spacy_domain_ner.knowledge.regex_guard import guard_pattern, guard_regex, validate_regex
 
 
 def write_lines(path, lines):

@@ -5,7 +5,7 @@ import pytest
 import spacy
 from spacy.tokens import Span
 
-from spacy_domain_ner.knowledge.kb.kb import KnowledgeError, parse_entry, read_kb
+from spacy_domain_ner.knowledge.kb import KnowledgeError, parse_entry, read_kb
 
 ASSET_KB = Path(__file__).parent.parent / "assets" / "knowledge" / "legal_kb.jsonl"
 KB = [

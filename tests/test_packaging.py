@@ -60,7 +60,7 @@ def test_package_builds_model_and_pinned_plugin_wheel(tmp_path):
         names = plugin.namelist()
         entry_points = plugin.read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "spacy_domain_ner/models/architectures.py" in names and not any("__pycache__" in n or n.startswith("tests/") for n in names)
-    assert "legal_knowledge = spacy_domain_ner.knowledge.kb.component:make_legal_knowledge" in entry_points
+    assert "legal_knowledge = spacy_domain_ner.knowledge.component:make_legal_knowledge" in entry_points
     assert (tmp_path / "model" / "meta.json").read_text() == before  # the trained pipeline is not touched
     # a second run replaces the plugin wheel instead of adding another version next to it
     stale = dist / "spacy_domain_ner-0.0.9-py3-none-any.whl"

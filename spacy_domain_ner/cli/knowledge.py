@@ -30,7 +30,8 @@ def mine_kb_cli(
     from spacy.tokens import DocBin
     from tqdm import tqdm
 
-    from ..knowledge.kb import KnowledgeError, merge_kb, mine_kb, read_kb, write_kb
+    from ..knowledge.kb import KnowledgeError, read_kb, write_kb
+    from ..knowledge.mining import merge_kb, mine_kb
 
     nlp = spacy.blank(lang)
     try:

@@ -1,0 +1,1 @@
+"""The legal knowledge base and the `legal_knowledge` component: format, mining, matching, fusion, linking."""

@@ -34,164 +34,16 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 import srsly
 from spacy.language import Language
-from spacy.matcher import Matcher, PhraseMatcher
 from spacy.scorer import get_ner_prf
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import ensure_path
 
 from ..evaluation import confidence as _confidence  # noqa: F401  (registers Doc._.ent_confidences and Span._.confidence)
-from .kb import (
-    DEFAULT_EXCLUDED_GROUPS, KnowledgeEntry, KnowledgeError, guard_pattern, parse_entry, read_kb, write_kb,
-)
-
-MODES = ("fill", "override", "trusted")
-Candidate = Tuple[int, int, int]  # (start token, end token, entry index)
-
-
-class KnowledgeMatcher:
-    """Finds KB entries in a Doc with spaCy's PhraseMatcher (case-sensitive and not) and Matcher."""
-
-    def __init__(
-        self, nlp: Language, entries: Sequence[KnowledgeEntry], *, case_sensitive: bool = True, max_regex_chars: int = 100,
-        short_forms: bool = False,
-    ) -> None:
-        """Build the matchers.
-
-        nlp (Language): Its tokenizer splits the phrases; its vocab is shared.
-        entries (Sequence[KnowledgeEntry]): The KB, in priority order.
-        case_sensitive (bool): For phrases whose entry and alias do not say.
-        max_regex_chars (int): Tokens longer than this never match a REGEX (see `guard_regex`).
-        short_forms (bool): Match the entries' short forms only (for linking), not their texts, aliases and patterns.
-        """
-        self.exact = PhraseMatcher(nlp.vocab, attr="ORTH")
-        self.lower = PhraseMatcher(nlp.vocab, attr="LOWER")
-        self.tokens = Matcher(nlp.vocab, validate=True)
-        self._index: Dict[int, int] = {}
-        for index, entry in enumerate(entries):
-            key = f"legal_knowledge:{'short:' if short_forms else ''}{index}"
-            self._index[nlp.vocab.strings.add(key)] = index
-            try:
-                phrases = entry.short_form_phrases() if short_forms else entry.phrases(default_case_sensitive=case_sensitive)
-                for cased in (True, False):
-                    docs = [nlp.make_doc(text) for text, flag in phrases if flag == cased]
-                    if docs:
-                        (self.exact if cased else self.lower).add(key, docs)
-                if entry.pattern is not None and not short_forms:
-                    self.tokens.add(key, [guard_pattern(entry.pattern, max_chars=max_regex_chars)])
-            except ValueError as err:
-                raise KnowledgeError(entry.source or f"entry {index}", str(err)) from None
-
-    def candidates(self, doc: Doc) -> List[Candidate]:
-        """Every match, overlapping ones included, sorted by start, end and entry.
-
-        doc (Doc): The document.
-        RETURNS (List[Candidate]): (start, end, entry index) triples without duplicates.
-        """
-        found = set()
-        for matcher in (self.exact, self.lower, self.tokens):
-            if len(matcher) == 0:  # an empty matcher warns on every call
-                continue
-            for match_id, start, end in matcher(doc):
-                found.add((start, end, self._index[match_id]))
-        return sorted(found)
-
-
-def resolve_overlaps(candidates: Iterable[Candidate]) -> List[Candidate]:
-    """Keep non-overlapping matches: longest first, then earliest, then first in the KB.
-
-    candidates (Iterable[Candidate]): (start, end, entry index) triples.
-    RETURNS (List[Candidate]): The kept ones, sorted by start.
-    """
-    taken: set = set()
-    kept = []
-    for start, end, index in sorted(set(candidates), key=lambda c: (c[0] - c[1], c[0], c[2])):
-        if not taken.intersection(range(start, end)):
-            kept.append((start, end, index))
-            taken.update(range(start, end))
-    return sorted(kept)
-
-
-def _overlaps(a: Span, b: Span) -> bool:
-    return a.start < b.end and b.start < a.end
-
-
-def fuse_entities(
-    existing: Sequence[Span], overriding: Sequence[Span], filling: Sequence[Span]
-) -> Tuple[List[Span], List[Span]]:
-    """Combine model entities with non-overlapping KB matches.
-
-    existing (Sequence[Span]): The model's entities.
-    overriding (Sequence[Span]): KB matches that replace overlapping model entities.
-    filling (Sequence[Span]): KB matches added only where no entity overlaps them.
-    RETURNS (Tuple[List[Span], List[Span]]): The new entities, and the removed model entities.
-    """
-    kept = [e for e in existing if not any(_overlaps(e, m) for m in overriding)]
-    removed = [e for e in existing if any(_overlaps(e, m) for m in overriding)]
-    fills = [m for m in filling if not any(_overlaps(m, e) for e in kept)]
-    return sorted([*kept, *overriding, *fills], key=lambda s: s.start), removed
-
-
-_DETERMINERS = ("the", "The", "THE")
-_POSSESSIVES = ("'s", "’s", "'", "’")
-
-
-def _normal(text: str) -> str:
-    return " ".join(text.split())
-
-
-def phrase_index(entries: Sequence[KnowledgeEntry], *, case_sensitive: bool) -> Dict[Tuple[str, bool], List[int]]:
-    """(normalized phrase, cased) -> entry indices, for linking by text; uncased keys are lowercased."""
-    index: Dict[Tuple[str, bool], List[int]] = {}
-    for number, entry in enumerate(entries):
-        for text, cased in entry.phrases(default_case_sensitive=case_sensitive):
-            key = (_normal(text) if cased else _normal(text).lower(), cased)
-            if number not in index.setdefault(key, []):
-                index[key].append(number)
-    return index
-
-
-def link_span(
-    ent: Span, entries: Sequence[KnowledgeEntry], matches: Dict[Tuple[int, int], List[int]],
-    short_matches: Dict[Tuple[int, int], List[int]], last_seen: Dict[int, List[int]],
-    by_text: Optional[Dict[Tuple[str, bool], List[int]]] = None,
-) -> str:
-    """The KB id of one entity, or "" (the rules are in the module docstring).
-
-    ent (Span): The entity.
-    entries (Sequence[KnowledgeEntry]): The KB.
-    matches (Dict): (start, end) -> indices of the entries whose text or an alias is exactly there.
-    short_matches (Dict): (start, end) -> indices of the entries with a short form exactly there.
-    last_seen (Dict[int, List[int]]): Entry index -> sorted ends of its text and alias matches.
-    by_text (Optional[Dict]): `phrase_index` of the entries, for entities whose tokens differ from the phrases'.
-    RETURNS (str): The id, or "".
-    """
-    start, end = ent.start, ent.end
-    if end - start > 1 and ent[0].text in _DETERMINERS:
-        start += 1
-    if end - start > 1 and ent[-1].text in _POSSESSIVES:
-        end -= 1
-    text = _normal(ent.doc[start:end].text)
-    by_text = by_text or {}
-    candidates = sorted({*matches.get((start, end), ()), *by_text.get((text, True), ()), *by_text.get((text.lower(), False), ())})
-    for index in candidates:
-        entry = entries[index]
-        if entry.label == ent.label_ and linkable(entry):
-            return entry.id or ""
-    best, best_end = "", -1
-    for index in short_matches.get((start, end), ()):
-        entry = entries[index]
-        if entry.label != ent.label_ or not linkable(entry):
-            continue
-        seen = [e for e in last_seen.get(index, ()) if e <= ent.start]
-        if seen and seen[-1] > best_end:  # the entry mentioned most recently before the short form
-            best, best_end = entry.id or "", seen[-1]
-    return best
-
-
-def linkable(entry: KnowledgeEntry) -> bool:
-    """Entries with an id and a phrase link; token patterns are families of names and do not."""
-    return bool(entry.id) and entry.text is not None
+from .fusion import MODES, fuse_entities
+from .kb import DEFAULT_EXCLUDED_GROUPS, KnowledgeEntry, parse_entry, read_kb, write_kb
+from .linking import link_span, phrase_index
+from .matcher import Candidate, KnowledgeMatcher, resolve_overlaps
 
 
 class LegalKnowledge:

@@ -1,4 +1,4 @@
-"""Knowledge bases of legal entities: the JSONL format, loading, regex guards, mining and merging.
+"""Knowledge bases of legal entities: the JSONL format, its entries, loading and writing.
 
 One JSON object per line::
 
@@ -21,45 +21,23 @@ entity once the entry's text or an alias occurred earlier in the same Doc: "Comm
 "Securities and Exchange Commission"). Unknown keys are errors, so typos do not pass silently.
 """
 import json
-import re
-from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from spacy.language import Language
-from spacy.matcher import PhraseMatcher
 from spacy.schemas import validate_token_pattern
-from spacy.tokens import Doc
 
 from ..io.atomic import write_all_atomically
+from ..io.errors import LocatedError
 from ..io.jsonl import read_jsonl
-
-try:  # Python >= 3.11
-    from re import _constants as _sre_constants
-    from re import _parser as _sre_parse
-except ImportError:  # pragma: no cover - Python < 3.11
-    import sre_constants as _sre_constants  # type: ignore[no-redef]
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
+from .regex_guard import guard_pattern
 
 KEYS = ("label", "text", "pattern", "id", "aliases", "case_sensitive", "group", "precision", "meta", "canonical", "short_forms")
 DEFAULT_EXCLUDED_GROUPS = ("citation",)
-MAX_REGEX_LENGTH = 300
-# Adjacent unbounded quantifiers backtrack polynomially (n ** k); with tokens capped at
-# max_regex_chars, three keep the worst case to milliseconds.
-MAX_UNBOUNDED = 3
-_REPEATS = {
-    getattr(_sre_constants, name) for name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") if hasattr(_sre_constants, name)
-}
-_LEADING_FLAGS = re.compile(r"^\(\?[aiLmsux]+\)")
 
 
-class KnowledgeError(ValueError):
+class KnowledgeError(LocatedError):
     """A bad knowledge base entry. The message starts with its location (file:line)."""
-
-    def __init__(self, location: str, message: str) -> None:
-        super().__init__(f"{location}: {message}")
-        self.location = location
 
 
 @dataclass
@@ -111,117 +89,6 @@ class KnowledgeEntry:
         if self.short_forms:
             data["short_forms"] = [f["text"] if f.get("case_sensitive") is None else dict(f) for f in self.short_forms]
         return data
-
-
-def validate_regex(pattern: str) -> None:
-    """Reject a regex that does not compile or could backtrack catastrophically.
-
-    Rejected: nested quantifiers where either is unbounded (`(a+)+`, `(\\d+\\.)*`,
-    `(a*){2,9}`), unbounded repetition of an alternation (`(a|ab)*`), backreferences,
-    more than MAX_UNBOUNDED unbounded quantifiers, and patterns over MAX_REGEX_LENGTH
-    characters. This is deliberately conservative:
-    write `[ab]*` instead of `(a|b)*` and bounded repeats such as `(\\.\\d{1,4}){0,3}`.
-
-    pattern (str): The regular expression.
-    RAISES (ValueError): With the reason.
-    """
-    if not isinstance(pattern, str):
-        raise ValueError(f"a REGEX value must be a string, not {type(pattern).__name__}")
-    if len(pattern) > MAX_REGEX_LENGTH:
-        raise ValueError(f"regex is {len(pattern)} characters long; at most {MAX_REGEX_LENGTH} are allowed")
-    try:
-        parsed = _sre_parse.parse(pattern)
-    except re.error as err:
-        raise ValueError(f"regex {pattern!r} does not compile: {err}") from None
-    _check_parsed(parsed, pattern)
-
-
-def _items(parsed: Any) -> Iterable[Tuple[Any, Any]]:
-    """Yield (op, argument) pairs of a parsed pattern, recursively through groups and branches."""
-    for op, av in parsed:
-        yield op, av
-        for child in _children(op, av):
-            yield from _items(child)
-
-
-def _children(op: Any, av: Any) -> List[Any]:
-    """The sub-patterns directly inside one parsed item."""
-    if op in _REPEATS:
-        return [av[2]]
-    if op is _sre_constants.SUBPATTERN:
-        return [av[3]]
-    if op is _sre_constants.BRANCH:
-        return list(av[1])
-    if op in (_sre_constants.ASSERT, _sre_constants.ASSERT_NOT):
-        return [av[1]]
-    if getattr(_sre_constants, "ATOMIC_GROUP", None) is op:
-        return [av]
-    if op is _sre_constants.GROUPREF_EXISTS:
-        return [p for p in av[1:] if p is not None]
-    return []
-
-
-def _check_parsed(parsed: Any, pattern: str) -> None:
-    unbounded_total = 0
-    for op, av in _items(parsed):
-        if op in (_sre_constants.GROUPREF, _sre_constants.GROUPREF_EXISTS):
-            raise ValueError(f"regex {pattern!r} uses a backreference, which can backtrack catastrophically")
-        if op not in _REPEATS:
-            continue
-        unbounded = av[1] == _sre_constants.MAXREPEAT
-        unbounded_total += unbounded
-        if unbounded_total > MAX_UNBOUNDED:
-            raise ValueError(
-                f"regex {pattern!r} has more than {MAX_UNBOUNDED} unbounded quantifiers; bound some (e.g. {{1,9}})"
-            )
-        inner = [(o, a) for o, a in _items(av[2])]
-        for inner_op, inner_av in inner:
-            if inner_op in _REPEATS and inner_av[1] > 1 and (unbounded or inner_av[1] == _sre_constants.MAXREPEAT):
-                raise ValueError(f"regex {pattern!r} nests quantifiers (like (a+)+), which can backtrack catastrophically")
-            if unbounded and inner_op is _sre_constants.BRANCH:
-                raise ValueError(
-                    f"regex {pattern!r} repeats an alternation without bound (like (a|ab)*); use a character class"
-                )
-
-
-def guard_regex(pattern: str, *, max_chars: int) -> str:
-    """Validate a regex and cap the text it may see at `max_chars` characters.
-
-    spaCy's Matcher applies REGEX to one token's text with `re.search`. The returned
-    pattern does the same search but first checks, with an anchored lookahead, that the
-    text is at most `max_chars` long; longer tokens never match. Together with
-    `validate_regex` this bounds the time of every regex call.
-
-    pattern (str): The regular expression.
-    max_chars (int): The longest token text a regex is applied to.
-    RETURNS (str): The guarded pattern.
-    """
-    validate_regex(pattern)
-    flags_match = _LEADING_FLAGS.match(pattern)
-    flags = flags_match.group(0) if flags_match else ""
-    body = pattern[len(flags):]
-    return f"{flags}\\A(?=[\\s\\S]{{0,{int(max_chars)}}}\\Z)[\\s\\S]*?(?:{body})"
-
-
-def guard_pattern(pattern: Any, *, max_chars: Optional[int]) -> Any:
-    """Validate every REGEX value of a token pattern; with `max_chars`, return a guarded copy.
-
-    pattern (Any): A token pattern (or part of one).
-    max_chars (Optional[int]): The cap of `guard_regex`; None only validates.
-    RETURNS (Any): The (guarded) pattern.
-    """
-    if isinstance(pattern, list):
-        return [guard_pattern(item, max_chars=max_chars) for item in pattern]
-    if isinstance(pattern, dict):
-        guarded = {}
-        for key, value in pattern.items():
-            if key == "REGEX":
-                validate_regex(value)
-                guarded[key] = value if max_chars is None else guard_regex(value, max_chars=max_chars)
-            else:
-                guarded[key] = guard_pattern(value, max_chars=max_chars)
-        return guarded
-    return pattern
 
 
 def _parse_phrases(raw: Any, *, key: str, what: str, location: str) -> List[Dict[str, Any]]:
@@ -338,125 +205,3 @@ def write_kb(entries: Iterable[KnowledgeEntry], path: Path) -> None:
     write_all_atomically([(Path(path), write)])
 
 
-def mine_kb(
-    docs: Iterable[Doc], *, min_count: int = 3, min_purity: float = 0.9, o_weight: float = 1.0
-) -> Tuple[List[KnowledgeEntry], Dict[str, Any]]:
-    """Mine a dictionary of unambiguous, frequent entity strings from annotated Docs.
-
-    Each distinct entity string (exact tokens, case-sensitive) gets its label counts and
-    the number of times the same tokens occur with every token outside any entity (`O`).
-    Its purity is `majority / (annotated + o_weight * o_count)`; it is kept when the
-    majority label occurs at least `min_count` times and purity >= `min_purity`.
-    Occurrences inside a different entity span are reported but do not count against
-    it: longest-first matching lets the longer entry win there. Strings without a letter
-    (numbers, punctuation) are never kept.
-
-    docs (Iterable[Doc]): Docs with gold entities.
-    min_count (int): Least occurrences of the majority label.
-    min_purity (float): Least purity, in [0, 1].
-    o_weight (float): How much one un-annotated occurrence counts against a string (>= 0).
-    RETURNS (Tuple[List[KnowledgeEntry], Dict[str, Any]]): The kept entries (most frequent
-        first) and a report of the counts.
-    """
-    if min_count < 1:
-        raise ValueError(f"min_count must be at least 1, not {min_count}")
-    if not 0 <= min_purity <= 1:
-        raise ValueError(f"min_purity must be between 0 and 1, not {min_purity}")
-    if o_weight < 0:
-        raise ValueError(f"o_weight must not be negative, not {o_weight}")
-    docs = list(docs)
-    if not docs:
-        return [], {"candidates": 0, "kept": 0, "rejected": {}, "kept_per_label": {}}
-    labels: Dict[Tuple[str, ...], Counter] = defaultdict(Counter)
-    texts: Dict[Tuple[str, ...], str] = {}
-    for doc in docs:
-        for ent in doc.ents:
-            key = tuple(token.text for token in ent)
-            labels[key][ent.label_] += 1
-            texts.setdefault(key, ent.text)
-    vocab = docs[0].vocab
-    matcher = PhraseMatcher(vocab, attr="ORTH")
-    keys = list(labels)
-    for index, key in enumerate(keys):
-        matcher.add(str(index), [Doc(vocab, words=list(key))])
-    o_counts, partial_counts = Counter(), Counter()
-    for doc in docs:
-        exact = {(ent.start, ent.end) for ent in doc.ents}
-        for match_id, start, end in matcher(doc):
-            if (start, end) in exact:
-                continue
-            key = keys[int(vocab.strings[match_id])]
-            if all(token.ent_iob_ == "O" for token in doc[start:end]):
-                o_counts[key] += 1
-            elif any(token.ent_iob_ in ("B", "I") for token in doc[start:end]):
-                partial_counts[key] += 1
-    kept, rejected = [], Counter()
-    for key in keys:
-        label, count = labels[key].most_common(1)[0]
-        annotated = sum(labels[key].values())
-        purity = count / (annotated + o_weight * o_counts[key])
-        if not any(ch.isalpha() for ch in texts[key]):
-            rejected["no_letter"] += 1
-        elif count < min_count:
-            rejected["min_count"] += 1
-        elif purity < min_purity:
-            rejected["min_purity"] += 1
-        else:
-            kept.append(
-                KnowledgeEntry(
-                    label=label, text=texts[key], case_sensitive=True,
-                    precision=round(count / (annotated + o_counts[key]), 4),
-                    meta={
-                        "count": count, "annotated": annotated, "o_count": o_counts[key],
-                        "partial": partial_counts[key], "labels": dict(labels[key]), "purity": round(purity, 4),
-                    },
-                    source="mined",
-                )
-            )
-    kept.sort(key=lambda e: (-e.meta["count"], e.text))
-    report = {
-        "candidates": len(keys), "kept": len(kept), "rejected": dict(rejected),
-        "kept_per_label": dict(sorted(Counter(e.label for e in kept).items())),
-        "settings": {"min_count": min_count, "min_purity": min_purity, "o_weight": o_weight},
-    }
-    return kept, report
-
-
-def merge_kb(
-    curated: Sequence[KnowledgeEntry], mined: Sequence[KnowledgeEntry], *, nlp: Language, case_sensitive: bool = True
-) -> Tuple[List[KnowledgeEntry], Dict[str, Any]]:
-    """Merge a mined KB into a curated one; the curated KB wins on conflicts.
-
-    A mined phrase that a curated entry (phrase or token pattern) matches in full is a
-    duplicate when the labels agree and a conflict when they differ; either way it is
-    dropped. Conflicts are reported with both labels and the curated entry's location.
-
-    curated (Sequence[KnowledgeEntry]): The curated entries (kept in order, first).
-    mined (Sequence[KnowledgeEntry]): The mined entries.
-    nlp (Language): Provides the tokenizer the phrases are matched with.
-    case_sensitive (bool): Default case sensitivity of curated phrases without one.
-    RETURNS (Tuple[List[KnowledgeEntry], Dict[str, Any]]): The merged entries and a report
-        with `duplicates` (count) and `conflicts` (list).
-    """
-    from .component import KnowledgeMatcher  # the matcher lives with the component that uses it
-
-    matcher = KnowledgeMatcher(nlp, curated, case_sensitive=case_sensitive)
-    merged, conflicts, duplicates = list(curated), [], 0
-    for entry in mined:
-        phrases = [p for p, _ in entry.phrases(default_case_sensitive=True)]
-        hits = []
-        for phrase in phrases:
-            doc = nlp.make_doc(phrase)
-            hits.extend(curated[i] for start, end, i in matcher.candidates(doc) if (start, end) == (0, len(doc)))
-        if not hits:
-            merged.append(entry)
-        elif any(hit.label == entry.label for hit in hits):
-            duplicates += 1
-        else:
-            conflicts.append(
-                {
-                    "text": entry.text, "mined_label": entry.label, "curated_label": hits[0].label,
-                    "curated_source": hits[0].source, "mined_meta": entry.meta,
-                }
-            )
-    return merged, {"curated": len(curated), "mined": len(mined), "duplicates": duplicates, "conflicts": conflicts}

@@ -3,13 +3,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
+from ...io.errors import LocatedError
 
-class ConversionError(ValueError):
-    """Bad input. The message starts with the source location (file:line or file record N)."""
 
-    def __init__(self, location: str, message: str) -> None:
-        super().__init__(f"{location}: {message}")
-        self.location = location
+class ConversionError(LocatedError):
+    """Bad corpus or text input. The message starts with the source location (file:line or file record N)."""
 
 
 @dataclass
