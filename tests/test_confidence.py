@@ -7,8 +7,8 @@ from spacy.tokens import Doc
 from spacy.training import Example
 
 from conftest import LEGAL_TEXTS
-from spacy_domain_ner.evaluation.confidence import (calibrate, entity_confidence, expected_calibration_error, fit_temperature,
-                                         greedy_entity_scores, plot_reliability)
+from spacy_domain_ner.evaluation.calibration import calibrate, expected_calibration_error, fit_temperature, plot_reliability
+from spacy_domain_ner.evaluation.confidence import entity_confidence, greedy_entity_scores
 
 
 @pytest.fixture(scope="module")

@@ -65,15 +65,15 @@ def test_png_has_two_panels_and_a_line_per_variant(monkeypatch):
     curves = {"legal": [CurvePoint(0, 0.0, 0.0), CurvePoint(100, 0.5, 60.0)],
               "legal_cnn": [CurvePoint(0, 0.1, None), CurvePoint(100, 0.3, None)]}
     drawn = {}
-    from spacy_domain_ner.evaluation import report
+    from spacy_domain_ner.evaluation import curves as curves_module
 
-    real_png = report._png
+    real_png = curves_module.to_png
 
     def spy(fig):
         drawn["axes"] = [[line.get_label() for line in ax.get_lines()] for ax in fig.axes]
         return real_png(fig)
 
-    monkeypatch.setattr(report, "_png", spy)
+    monkeypatch.setattr(curves_module, "to_png", spy)
     png = learning_curves_png(curves)
     assert png.startswith(PNG_MAGIC)
     assert drawn["axes"] == [["legal", "legal_cnn"], ["legal"]]  # no time: left out of the minutes panel

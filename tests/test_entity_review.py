@@ -9,7 +9,9 @@ from typer.testing import CliRunner
 
 import spacy_domain_ner.cli.annotate  # noqa: F401  (registers the command)
 import spacy_domain_ner.evaluation.confidence  # noqa: F401  (registers Doc._.ent_confidences and Span._.confidence)
-from spacy_domain_ner.annotation.runner import LocalExecutor, RunPaths, annotate, run_annotation
+from spacy_domain_ner.annotation.journal import RunPaths
+from spacy_domain_ner.annotation.local_executor import LocalExecutor
+from spacy_domain_ner.annotation.runner import annotate, run_annotation
 from spacy_domain_ner.cli import app
 
 PATTERNS = [{"label": "ORG", "pattern": "Acme Corp"}, {"label": "GPE", "pattern": "Delaware"}, {"label": "ORG", "pattern": "Zeta"}]

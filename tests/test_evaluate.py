@@ -15,10 +15,8 @@ from typer.testing import CliRunner
 
 import spacy_domain_ner.cli.evaluate  # noqa: F401  (registers the command)
 from spacy_domain_ner.cli import app
-from spacy_domain_ner.evaluation.evaluate import (
-    apply_label_map, bio_tags, evaluate_docs, evaluate_pipeline, load_gold, match_spans, project_predictions,
-    report_markdown, token_report, write_report,
-)
+from spacy_domain_ner.evaluation.evaluate import apply_label_map, evaluate_docs, evaluate_pipeline, load_gold, report_markdown, write_report
+from spacy_domain_ner.evaluation.scoring import bio_tags, match_spans, project_predictions, token_report
 from spacy_domain_ner.corpus.labels import LabelMap, load_label_map
 
 ROOT = Path(__file__).resolve().parent.parent

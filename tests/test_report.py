@@ -13,11 +13,9 @@ from typer.testing import CliRunner
 import spacy_domain_ner.cli.report  # noqa: F401  (registers the command)
 from spacy_domain_ner.cli import app
 from spacy_domain_ner.evaluation.evaluate import evaluate_pipeline
-from spacy_domain_ner.evaluation.report import (
-    DEFAULT_SENTENCES, build_report, collect_metrics, cross_domain_matrix, grouped_bars_png, heatmap_png,
-    load_metrics, load_sentences, load_times, load_training_meta, order_variants, parse_name, render_predictions,
-    write_report_dir,
-)
+from spacy_domain_ner.evaluation.charts import grouped_bars_png, heatmap_png
+from spacy_domain_ner.evaluation.report import DEFAULT_SENTENCES, build_report, load_sentences, render_predictions, write_report_dir
+from spacy_domain_ner.evaluation.results import collect_metrics, cross_domain_matrix, load_metrics, load_times, load_training_meta, order_variants, parse_name
 from spacy_domain_ner.evaluation.robustness import evaluate_robustness
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

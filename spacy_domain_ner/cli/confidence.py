@@ -23,7 +23,7 @@ def add_confidence_cli(
     import spacy
     import srsly
 
-    from ..evaluation.confidence import calibrate, plot_reliability
+    from ..evaluation.calibration import calibrate, plot_reliability
     from ..evaluation.evaluate import load_gold
 
     try:

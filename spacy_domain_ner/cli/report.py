@@ -37,8 +37,8 @@ def report_cli(
 ) -> None:
     """Cross-domain F1 matrix and gap, ablation F1, per-label F1, robustness, training time and learning curves in one report."""
     from ..evaluation.curves import find_training_logs, load_curves
-    from ..evaluation.report import build_report, collect_metrics, load_sentences, load_times, load_training_meta, render_predictions
-    from ..evaluation.report import training_meta_from_metrics, write_report_dir
+    from ..evaluation.report import build_report, load_sentences, render_predictions, write_report_dir
+    from ..evaluation.results import collect_metrics, load_times, load_training_meta, training_meta_from_metrics
 
     if sentences is not None and displacy_model is None:
         fail(ValueError("--sentences is only used with --displacy-model"))

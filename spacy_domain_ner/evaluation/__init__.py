@@ -1,0 +1,1 @@
+"""Scoring pipelines and reporting: evaluation, robustness, confidence and calibration, the ablation report."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from ..io.jsonl import read_jsonl
+from .charts import new_figure, to_png
 
 LOG_SUFFIX = ".train_log.jsonl"
 CURVES_PNG = "learning_curves.png"
@@ -87,9 +88,8 @@ def learning_curves_png(curves: Mapping[str, Sequence[CurvePoint]]) -> bytes:
         out of the second panel, as are variants without any.
     RETURNS (bytes): The PNG.
     """
-    from .report import _figure, _png  # report imports this module: its chart helpers are read lazily
 
-    fig = _figure(11.0, 4.0)
+    fig = new_figure(11.0, 4.0)
     by_step, by_time = fig.subplots(1, 2, sharey=True)
     for variant, points in curves.items():
         scored = [p for p in points if p.f is not None]
@@ -105,7 +105,7 @@ def learning_curves_png(curves: Mapping[str, Sequence[CurvePoint]]) -> bytes:
     by_time.grid(alpha=0.3)
     by_time.legend(*by_step.get_legend_handles_labels(), title="variant", fontsize="small", loc="upper left",
                    bbox_to_anchor=(1.0, 1.0))
-    return _png(fig)
+    return to_png(fig)
 
 
 def curve_summary(points: Sequence[CurvePoint]) -> Dict[str, Any]:

@@ -42,15 +42,13 @@ from spacy.training import Example
 from spacy.vocab import Vocab
 from tqdm import tqdm
 
-from ..io.atomic import write_all_atomically
 from ..corpus.labels import LabelMap
+from ..io.atomic import write_all_atomically
+from .markdown import pct, table
+from .scoring import SpanKey, bio_tags, match_spans, project_predictions, token_report
 
 ERROR_TYPES = ("label", "boundary", "label_boundary", "missed", "spurious")
 CONTEXT_TOKENS = 10
-# (start, end, label) on the gold tokens
-SpanKey = Tuple[int, int, str]
-# (kind, gold index or None, predicted index or None)
-Match = Tuple[str, Optional[int], Optional[int]]
 
 
 def load_gold(path: Path, *, vocab: Optional[Vocab] = None) -> List[Doc]:
@@ -104,111 +102,6 @@ def apply_label_map(docs: Sequence[Doc], label_map: Optional[LabelMap], *, name:
         new.set_ents(kept, outside=dropped, default="unmodified")
         mapped.append(new)
     return mapped
-
-
-def project_predictions(example: Example) -> List[SpanKey]:
-    """Predicted entities on the gold tokens, as spaCy's NER scorer sees them.
-
-    example (Example): predicted = the pipeline's Doc, reference = the gold Doc.
-    RETURNS (List[SpanKey]): (start, end, label) per scorable prediction, in order.
-    """
-    align = example.alignment.x2y
-    spans = []
-    for ent in example.predicted.ents:
-        indices = align[ent.start : ent.end]
-        if len(indices) and all(t.ent_iob != 0 for t in example.reference[indices[0] : indices[-1] + 1]):
-            spans.append((int(indices[0]), int(indices[-1]) + 1, ent.label_))
-    return spans
-
-
-def match_spans(gold: Sequence[SpanKey], predicted: Sequence[SpanKey]) -> List[Match]:
-    """Pair gold and predicted spans of one doc (see the module docstring for the order).
-
-    gold (Sequence[SpanKey]): Gold (start, end, label).
-    predicted (Sequence[SpanKey]): Predicted (start, end, label) on the same tokens.
-    RETURNS (List[Match]): (kind, gold index, predicted index); kind is "correct" or one of ERROR_TYPES.
-    """
-    matches: List[Match] = []
-    free_gold, free_pred = set(range(len(gold))), set(range(len(predicted)))
-    by_bounds: Dict[Tuple[int, int], List[int]] = defaultdict(list)
-    for g, (start, end, _) in enumerate(gold):
-        by_bounds[(start, end)].append(g)
-    for same_label, kind in ((True, "correct"), (False, "label")):
-        for p, (start, end, label) in enumerate(predicted):
-            if p not in free_pred:
-                continue
-            for g in by_bounds[(start, end)]:
-                if g in free_gold and (gold[g][2] == label) == same_label:
-                    matches.append((kind, g, p))
-                    free_gold.discard(g)
-                    free_pred.discard(p)
-                    break
-    pairs = []
-    for g in sorted(free_gold):
-        for p in sorted(free_pred):
-            overlap = min(gold[g][1], predicted[p][1]) - max(gold[g][0], predicted[p][0])
-            if overlap > 0:
-                pairs.append((-overlap, g, p))
-    for _, g, p in sorted(pairs):
-        if g in free_gold and p in free_pred:
-            matches.append(("boundary" if gold[g][2] == predicted[p][2] else "label_boundary", g, p))
-            free_gold.discard(g)
-            free_pred.discard(p)
-    matches.extend(("missed", g, None) for g in sorted(free_gold))
-    matches.extend(("spurious", None, p) for p in sorted(free_pred))
-    return matches
-
-
-def bio_tags(n_tokens: int, spans: Sequence[SpanKey]) -> List[str]:
-    """BIO tags of spans over `n_tokens` tokens; where spans overlap, the earlier one wins.
-
-    n_tokens (int): The number of tokens.
-    spans (Sequence[SpanKey]): (start, end, label).
-    RETURNS (List[str]): One tag per token.
-    """
-    tags = ["O"] * n_tokens
-    for start, end, label in spans:
-        if all(tags[i] == "O" for i in range(start, end)):
-            tags[start : end] = [f"B-{label}"] + [f"I-{label}"] * (end - start - 1)
-    return tags
-
-
-def _prf(tp: int, n_pred: int, n_true: int) -> Tuple[float, float, float]:
-    # Same formulas and zero_division=0 as scikit-learn, so values compare exactly.
-    precision = tp / n_pred if n_pred else 0.0
-    recall = tp / n_true if n_true else 0.0
-    f1 = 2 * tp / (n_pred + n_true) if n_pred + n_true else 0.0
-    return precision, recall, f1
-
-
-def token_report(y_true: Sequence[str], y_pred: Sequence[str]) -> Dict[str, Dict[str, float]]:
-    """scikit-learn's classification_report(output_dict=True, zero_division=0) over every tag but O.
-
-    y_true (Sequence[str]): Gold tags.
-    y_pred (Sequence[str]): Predicted tags, aligned with y_true.
-    RETURNS (Dict[str, Dict[str, float]]): Per tag and "micro avg", "macro avg", "weighted avg":
-        precision, recall, f1-score, support.
-    """
-    if len(y_true) != len(y_pred):
-        raise ValueError(f"token report: {len(y_true)} gold tags but {len(y_pred)} predicted tags")
-    tags = sorted((set(y_true) | set(y_pred)) - {"O"})
-    true_n, pred_n = Counter(y_true), Counter(y_pred)
-    tp = Counter(t for t, p in zip(y_true, y_pred) if t == p)
-    report: Dict[str, Dict[str, float]] = {}
-    for tag in tags:
-        p, r, f = _prf(tp[tag], pred_n[tag], true_n[tag])
-        report[tag] = {"precision": p, "recall": r, "f1-score": f, "support": true_n[tag]}
-    support = sum(true_n[t] for t in tags)
-    p, r, f = _prf(sum(tp[t] for t in tags), sum(pred_n[t] for t in tags), support)
-    report["micro avg"] = {"precision": p, "recall": r, "f1-score": f, "support": support}
-    for name, weights in (("macro avg", {t: 1 for t in tags}), ("weighted avg", {t: true_n[t] for t in tags})):
-        total = sum(weights.values())
-        report[name] = {
-            key: (sum(report[t][key] * weights[t] for t in tags) / total if total else 0.0)
-            for key in ("precision", "recall", "f1-score")
-        }
-        report[name]["support"] = support
-    return report
 
 
 def _context(doc: Doc, gold: Optional[SpanKey], pred: Optional[SpanKey]) -> str:
@@ -315,7 +208,6 @@ def evaluate_docs(
     }
 
 
-
 def evaluate_pipeline(
     nlp: Language, gold_docs: List[Doc], *, batch_size: int = 64, gold_map: Optional[LabelMap] = None,
     pred_map: Optional[LabelMap] = None, n_errors: int = 20, seed: int = 0, progress: bool = True,
@@ -357,20 +249,6 @@ def evaluate_pipeline(
     return result
 
 
-def _pct(value: Optional[float]) -> str:
-    return "–" if value is None else f"{100 * value:.2f}"
-
-
-def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> List[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines.extend("| " + " | ".join(_cell(c) for c in row) + " |" for row in rows)
-    return lines + [""]
-
-
 def report_markdown(result: Dict[str, Any]) -> str:
     """A Markdown report of an evaluation result (entity scores in %, token report as fractions).
 
@@ -379,14 +257,14 @@ def report_markdown(result: Dict[str, Any]) -> str:
     """
     lines = ["# NER evaluation", "", f"{result.get('n_docs', '?')} docs, {result.get('n_tokens', '?')} gold tokens.", ""]
     lines += ["## Entities (exact span and label)", ""]
-    lines += _table(["", "P", "R", "F"], [["all", _pct(result["ents_p"]), _pct(result["ents_r"]), _pct(result["ents_f"])]])
-    lines += _table(
+    lines += table(["", "P", "R", "F"], [["all", pct(result["ents_p"]), pct(result["ents_r"]), pct(result["ents_f"])]])
+    lines += table(
         ["label", "P", "R", "F", "TP", "FP", "FN", "support"],
-        [[label, _pct(s["p"]), _pct(s["r"]), _pct(s["f"]), s["tp"], s["fp"], s["fn"], s["support"]]
+        [[label, pct(s["p"]), pct(s["r"]), pct(s["f"]), s["tp"], s["fp"], s["fn"], s["support"]]
          for label, s in result["ents_per_type"].items()],
     )
     lines += ["## Tokens (BIO tags; O left out of the averages)", ""]
-    lines += _table(
+    lines += table(
         ["tag", "precision", "recall", "f1-score", "support"],
         [[tag, f"{s['precision']:.4f}", f"{s['recall']:.4f}", f"{s['f1-score']:.4f}", s["support"]]
          for tag, s in result["token_report"].items()],
@@ -395,13 +273,13 @@ def report_markdown(result: Dict[str, Any]) -> str:
         lines += [f"Token accuracy (all tags): {result['token_accuracy']:.4f}", ""]
     confusion = result["confusion"]
     lines += ["## Confusion (rows: gold, columns: predicted)", "", f"Matching: {confusion['matching']}.", ""]
-    lines += _table(["gold \\ predicted"] + confusion["labels"],
+    lines += table(["gold \\ predicted"] + confusion["labels"],
                     [[g] + [confusion["matrix"][g][p] for p in confusion["labels"]] for g in confusion["labels"]])
     lines += [", ".join(f"{kind}: {n}" for kind, n in confusion["counts"].items()), ""]
     errors = result["errors"]
     lines += ["## Errors", "", f"{len(errors['sample'])} of {errors['total']} errors (seed {errors['seed']}); "
               "gold span in [[...]], predicted span in {{...}}.", ""]
-    lines += _table(
+    lines += table(
         ["type", "doc", "gold", "predicted", "context"],
         [[e["type"], e["doc_id"] if e.get("doc_id") is not None else e["doc"],
           f"{e['gold']['text']} ({e['gold']['label']})" if e["gold"] else "–",
@@ -416,9 +294,9 @@ def report_markdown(result: Dict[str, Any]) -> str:
     robustness = result.get("robustness")
     if robustness:
         lines += ["## Robustness (entity scores on perturbed gold sets)", "", f"Seed {robustness['seed']}.", ""]
-        lines += _table(
+        lines += table(
             ["perturbation", "P", "R", "F", "ΔF", "entities changed"],
-            [[r["perturbation"], _pct(r["ents_p"]), _pct(r["ents_r"]), _pct(r["ents_f"]),
+            [[r["perturbation"], pct(r["ents_p"]), pct(r["ents_r"]), pct(r["ents_f"]),
               "–" if r["delta_f"] is None else f"{100 * r['delta_f']:+.2f}", f"{r['entities_changed']}/{r['entities']}"]
              for r in robustness["rows"]],
         )

@@ -30,33 +30,20 @@ with a line saying so:
   see `curves`).
 Scores are shown in % (gaps in points); the functions return fractions.
 """
-import io
-import math
-import re
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
-import srsly
 from spacy import displacy
 from spacy.language import Language
 
 from ..io.atomic import replace_directory
-from .curves import CURVES_PNG, CurvePoint, curve_summary, learning_curves_png
 from ..io.jsonl import parse_jsonl, read_utf8, split_lines
+from .charts import grouped_bars_png, heatmap_png
+from .curves import CURVES_PNG, CurvePoint, curve_summary, learning_curves_png
+from .markdown import pct, points, safe_name, table
+from .results import VARIANT_TITLES, Key, cross_domain_matrix, order_variants
 
-# The workflow's variants, in ablation order, with the step each one adds.
-VARIANT_TITLES = {
-    "news": "baseline: general model (news)",
-    "baseline": "baseline",
-    "legal": "+ domain data (legal)",
-    "domain": "+ domain data",
-    "dapt": "+ domain-adaptive pretraining",
-    "adversarial": "+ adversarial training",
-    "multitask": "+ multi-task (shared transformer, news head)",
-    "mixed": "+ mixed-domain data (news mapped to legal labels)",
-    "fusion": "+ knowledge fusion",
-}
 # displaCy has no colours for the legal labels
 LEGAL_COLORS = {
     "COURT": "#f4a582", "GOVERNMENT": "#92c5de", "BUSINESS": "#b8e186", "LEGISLATION/ACT": "#fee08b",
@@ -81,275 +68,7 @@ DEFAULT_SENTENCES = (
     "Counsel for the Federal Trade Commission argued that the merger of Alder Health Systems and Pinecrest "
     "Medical Group would violate Section 7 of the Clayton Act.",
 )
-Key = Tuple[str, str]  # (model, test set)
 Files = Dict[str, Union[str, bytes]]  # file name in the report directory -> content
-
-
-def load_metrics(path: Path) -> Dict[str, Any]:
-    """Read and check one metrics JSON.
-
-    path (Path): The file.
-    RETURNS (Dict[str, Any]): The metrics, with `ents_f` a fraction or None.
-    """
-    try:
-        data = srsly.read_json(path)
-    except ValueError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(data, dict) or "ents_f" not in data:
-        raise ValueError(f"{path}: not a metrics file (no 'ents_f' key)")
-    f = data["ents_f"]
-    if f is not None and (isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 <= f <= 1):
-        raise ValueError(f"{path}: ents_f must be a fraction in [0, 1] or null, not {f!r}")
-    for key, kind in (("ents_per_type", dict), ("robustness", dict), ("training_performance", dict)):
-        if data.get(key) is not None and not isinstance(data[key], kind):
-            raise ValueError(f"{path}: '{key}' must be a JSON object")
-    return data
-
-
-def parse_name(stem: str, *, default_test: str = "dev") -> Key:
-    """(model, test set) of a metrics file stem: `<model>_on_<testset>` or `<model>`.
-
-    stem (str): The file name without `.json`.
-    default_test (str): The test set of a plain `<model>`.
-    RETURNS (Key): (model, test set).
-    """
-    parts = stem.split("_on_")
-    if len(parts) == 1 and stem:
-        return stem, default_test
-    if len(parts) == 2 and all(parts):
-        return parts[0], parts[1]
-    raise ValueError(f"{stem}: expected <model>_on_<testset> or <model>")
-
-
-def collect_metrics(
-    *, dirs: Sequence[Path] = (), specs: Sequence[str] = (), default_test: str = "dev"
-) -> Tuple[Dict[Key, Dict[str, Any]], Dict[Key, Path], Dict[str, float]]:
-    """Load the metrics of directories (see the module docstring) and of explicit specs.
-
-    dirs (Sequence[Path]): Metrics directories.
-    specs (Sequence[str]): `MODEL=PATH` or `MODEL:TESTSET=PATH`; they override the directories.
-    default_test (str): The test set of `<model>.json` and of `MODEL=PATH`.
-    RETURNS (Tuple): metrics and source file per (model, test set); training seconds per model.
-    """
-    found: Dict[Key, Path] = {}
-    times: Dict[str, float] = {}
-    for directory in dirs:
-        if not Path(directory).is_dir():
-            raise ValueError(f"{directory}: no such metrics directory")
-        for path in sorted(Path(directory).glob("*.json")):
-            if path.name.endswith(".time.json"):
-                times.update(load_times(path, model=path.name[: -len(".time.json")]))
-                continue
-            try:
-                key = parse_name(path.stem, default_test=default_test)
-            except ValueError as err:
-                raise ValueError(f"{path}: {err}") from None
-            if key in found:
-                raise ValueError(f"{path}: {key[0]} on {key[1]} is also in {found[key]}")
-            found[key] = path
-    for spec in specs:
-        name, sep, path = spec.partition("=")
-        model, _, test = name.partition(":")
-        if not sep or not model or not path or "_on_" in model:
-            raise ValueError(f"--metrics {spec!r}: expected MODEL=PATH or MODEL:TESTSET=PATH")
-        found[(model, test or default_test)] = Path(path)
-    metrics = {}
-    for key, path in found.items():
-        if not path.is_file():
-            raise ValueError(f"{path}: no such metrics file")
-        metrics[key] = load_metrics(path)
-    return metrics, found, times
-
-
-def load_times(path: Path, *, model: Optional[str] = None) -> Dict[str, float]:
-    """Training seconds: `{"seconds": N}` (or a bare number) for one model, else `{model: N, ...}`.
-
-    path (Path): The JSON file.
-    model (Optional[str]): The model of a one-model file (`<model>.time.json`).
-    RETURNS (Dict[str, float]): model -> seconds.
-    """
-    try:
-        data = srsly.read_json(path)
-    except ValueError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
-    if model is not None:
-        data = {model: data.get("seconds") if isinstance(data, dict) else data}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object of model -> seconds")
-    for name, seconds in data.items():
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
-            raise ValueError(f"{path}: the training time of {name!r} must be a number of seconds, not {seconds!r}")
-    return {name: float(seconds) for name, seconds in data.items()}
-
-
-def load_training_meta(training_dir: Path, models: Sequence[str]) -> Dict[str, Dict[str, Any]]:
-    """The `performance` of `training_dir/<model>/model-best/meta.json`, for the models that have one.
-
-    training_dir (Path): spaCy's training output root.
-    models (Sequence[str]): The models.
-    RETURNS (Dict[str, Dict[str, Any]]): model -> performance (ents_f etc. as fractions).
-    """
-    result = {}
-    for model in models:
-        path = Path(training_dir) / model / "model-best" / "meta.json"
-        if path.is_file():
-            try:
-                meta = srsly.read_json(path)
-            except ValueError as err:
-                raise ValueError(f"{path}: not valid JSON ({err})") from None
-            if not isinstance(meta, dict) or not isinstance(meta.get("performance") or {}, dict):
-                raise ValueError(f"{path}: expected a spaCy meta.json with a 'performance' object")
-            result[model] = meta.get("performance") or {}
-    return result
-
-
-def training_meta_from_metrics(metrics: Mapping[Key, Mapping[str, Any]]) -> Dict[str, Dict[str, Any]]:
-    """The dev scores at training per model, from the `training_performance` of its metrics files.
-
-    metrics (Mapping[Key, Mapping[str, Any]]): Metrics per (model, test set).
-    RETURNS (Dict[str, Dict[str, Any]]): model -> performance, for the models that have one.
-    """
-    result: Dict[str, Dict[str, Any]] = {}
-    for (model, _), data in sorted(metrics.items()):
-        if data.get("training_performance"):
-            result.setdefault(model, dict(data["training_performance"]))
-    return result
-
-
-def cross_domain_matrix(
-    metrics: Mapping[Key, Mapping[str, Any]], *, in_domain: Optional[Mapping[str, str]] = None,
-    general: str = "news", legal_test: str = "legal",
-) -> Optional[Dict[str, Any]]:
-    """Entity F1 of each model on each in-domain test set, the gaps and the capability misalignment.
-
-    metrics (Mapping[Key, Mapping[str, Any]]): Metrics per (model, test set).
-    in_domain (Optional[Mapping[str, str]]): model -> its own test set; by default each model
-        with a test set of its own name.
-    general (str): The general (news) model.
-    legal_test (str): The legal test set.
-    RETURNS (Optional[Dict[str, Any]]): None without two models on their in-domain test sets; else
-        models, test_sets, matrix {model: {test: F1 or None}}, per_model {model: in_domain_test,
-        in_domain_f, cross_domain_f, gap} and misalignment (None when its cells are missing).
-    """
-    f1 = {key: m.get("ents_f") for key, m in metrics.items()}
-    if in_domain is None:
-        in_domain = {model: model for model, test in f1 if model == test}
-    homes = {m: t for m, t in in_domain.items() if f1.get((m, t)) is not None}
-    if len(homes) < 2:
-        return None
-    models = sorted(homes)
-    tests = sorted(set(homes.values()))
-    matrix = {m: {t: f1.get((m, t)) for t in tests} for m in models}
-    per_model = {}
-    for m in models:
-        others = [matrix[m][t] for t in tests if t != homes[m] and matrix[m][t] is not None]
-        cross = sum(others) / len(others) if others else None
-        per_model[m] = {
-            "in_domain_test": homes[m], "in_domain_f": matrix[m][homes[m]], "cross_domain_f": cross,
-            "gap": None if cross is None else matrix[m][homes[m]] - cross,
-        }
-    misalignment = None
-    own = homes.get(general)
-    if own is not None and own != legal_test and f1.get((general, legal_test)) is not None:
-        own_f, legal_f = f1[(general, own)], f1[(general, legal_test)]
-        misalignment = {"model": general, "own_test": own, "legal_test": legal_test,
-                        "own_f": own_f, "legal_f": legal_f, "value": own_f - legal_f}
-    return {"models": models, "test_sets": tests, "matrix": matrix, "per_model": per_model,
-            "misalignment": misalignment}
-
-
-def order_variants(models: Sequence[str]) -> List[str]:
-    """The workflow's variants in ablation order (VARIANT_TITLES), then the others alphabetically."""
-    known = list(VARIANT_TITLES)
-    return sorted(set(models), key=lambda m: (known.index(m) if m in known else len(known), m))
-
-
-def _figure(width: float, height: float) -> Any:
-    # Agg canvas, no pyplot: no global backend state, works without a display.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height))
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _png(fig: Any) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    return buffer.getvalue()
-
-
-def heatmap_png(
-    rows: Sequence[str], columns: Sequence[str], values: Sequence[Sequence[Optional[float]]], *,
-    title: str, xlabel: str, ylabel: str,
-) -> bytes:
-    """A heatmap of fractions (shown in %), missing cells blank.
-
-    rows, columns (Sequence[str]): The labels.
-    values (Sequence[Sequence[Optional[float]]]): One row of fractions (or None) per row label.
-    title, xlabel, ylabel (str): The texts.
-    RETURNS (bytes): The PNG.
-    """
-    grid = [[math.nan if v is None else 100 * v for v in row] for row in values]
-    fig = _figure(1.6 + 1.1 * len(columns), 1.2 + 0.6 * len(rows))
-    ax = fig.add_subplot()
-    image = ax.imshow(grid, cmap="viridis", vmin=0, vmax=100, aspect="auto")
-    for i, row in enumerate(grid):
-        for j, v in enumerate(row):
-            if not math.isnan(v):
-                ax.text(j, i, f"{v:.1f}", ha="center", va="center", color="white" if v < 60 else "black")
-    ax.set_xticks(range(len(columns)), labels=list(columns), rotation=30, ha="right")
-    ax.set_yticks(range(len(rows)), labels=list(rows))
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    fig.colorbar(image, ax=ax, label="F1 (%)")
-    return _png(fig)
-
-
-def grouped_bars_png(
-    categories: Sequence[str], series: Mapping[str, Sequence[Optional[float]]], *, title: str, ylabel: str,
-    legend: Optional[str] = None, scale: float = 100.0,
-) -> bytes:
-    """Grouped bars: one group per category, one bar per series; missing values leave a gap.
-
-    categories (Sequence[str]): The x-axis groups.
-    series (Mapping[str, Sequence[Optional[float]]]): name -> one value per category.
-    title, ylabel (str): The texts.
-    legend (Optional[str]): The legend's title; None for no legend.
-    scale (float): Multiplies the values (100 turns fractions into % on a 0-100 axis).
-    RETURNS (bytes): The PNG.
-    """
-    fig = _figure(max(4.0, 1.0 + 0.45 * len(categories) * max(1, len(series))), 3.6)
-    ax = fig.add_subplot()
-    width = 0.8 / max(1, len(series))
-    for n, (name, values) in enumerate(series.items()):
-        xs = [i - 0.4 + width * (n + 0.5) for i in range(len(categories))]
-        ax.bar(xs, [math.nan if v is None else scale * v for v in values], width, label=name)
-    ax.set_xticks(range(len(categories)), labels=list(categories), rotation=20, ha="right")
-    ax.set(title=title, ylabel=ylabel)
-    if scale == 100.0:
-        ax.set_ylim(0, 100)
-    if legend is not None:
-        ax.legend(title=legend, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    return _png(fig)
-
-
-def _pct(value: Optional[float]) -> str:
-    return "–" if value is None else f"{100 * value:.2f}"
-
-
-def _points(value: Optional[float]) -> str:
-    return "–" if value is None else f"{100 * value:+.2f}"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> List[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
-    return lines + [""]
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
 def _cross_section(cross: Dict[str, Any], files: Files) -> List[str]:
@@ -358,15 +77,15 @@ def _cross_section(cross: Dict[str, Any], files: Files) -> List[str]:
                                             title="Entity F1 (%)", xlabel="test set", ylabel="model")
     lines = ["## Cross-domain matrix", "", "Entity F1 (%), rows: models, columns: test sets.", "",
              "![Cross-domain F1 heatmap](cross_domain.png)", ""]
-    lines += _table(["model \\ test set"] + tests, [[m] + [_pct(matrix[m][t]) for t in tests] for m in models])
-    lines += _table(["model", "in-domain test set", "in-domain F1", "cross-domain F1", "gap (points)"], [
-        [m, s["in_domain_test"], _pct(s["in_domain_f"]), _pct(s["cross_domain_f"]), _points(s["gap"])]
+    lines += table(["model \\ test set"] + tests, [[m] + [pct(matrix[m][t]) for t in tests] for m in models])
+    lines += table(["model", "in-domain test set", "in-domain F1", "cross-domain F1", "gap (points)"], [
+        [m, s["in_domain_test"], pct(s["in_domain_f"]), pct(s["cross_domain_f"]), points(s["gap"])]
         for m, s in cross["per_model"].items()])
     mis = cross["misalignment"]
     if mis is not None:
-        lines += [f"**Capability misalignment**: {_points(mis['value'])} points: the general model "
-                  f"`{mis['model']}` scores {_pct(mis['own_f'])} F1 on its own domain (`{mis['own_test']}`) "
-                  f"and {_pct(mis['legal_f'])} on legal text (`{mis['legal_test']}`).", ""]
+        lines += [f"**Capability misalignment**: {points(mis['value'])} points: the general model "
+                  f"`{mis['model']}` scores {pct(mis['own_f'])} F1 on its own domain (`{mis['own_test']}`) "
+                  f"and {pct(mis['legal_f'])} on legal text (`{mis['legal_test']}`).", ""]
     return lines
 
 
@@ -388,8 +107,8 @@ def _curves_section(curves: Mapping[str, Sequence[CurvePoint]], variants: Sequen
              "step and against minutes since training started (evaluations included).", "",
              f"![Learning curves]({CURVES_PNG})", ""]
     summaries = {v: curve_summary(points) for v, points in shown.items()}
-    return lines + _table(["variant", "evaluations", "best dev F1", "at step", "last dev F1", "last step", "minutes"], [
-        [v, s["evaluations"], _pct(s["best_f"]), "–" if s["best_step"] is None else s["best_step"], _pct(s["last_f"]),
+    return lines + table(["variant", "evaluations", "best dev F1", "at step", "last dev F1", "last step", "minutes"], [
+        [v, s["evaluations"], pct(s["best_f"]), "–" if s["best_step"] is None else s["best_step"], pct(s["last_f"]),
          s["last_step"], "–" if s["minutes"] is None else f"{s['minutes']:.1f}"] for v, s in summaries.items()])
 
 
@@ -421,8 +140,8 @@ def build_report(
     notes: List[str] = []
     lines = [f"# {title}", "", "Scores are entity-level (exact span and label), in %.", ""]
     lines += ["## Inputs", ""]
-    lines += _table(["model", "test set", "F1", "file"], [
-        [m, t, _pct(metrics[(m, t)]["ents_f"]), (sources or {}).get((m, t), "–")] for m, t in sorted(metrics)])
+    lines += table(["model", "test set", "F1", "file"], [
+        [m, t, pct(metrics[(m, t)]["ents_f"]), (sources or {}).get((m, t), "–")] for m, t in sorted(metrics)])
 
     cross = cross_domain_matrix(metrics, in_domain=in_domain, general=general, legal_test=legal_test)
     if cross is None:
@@ -449,8 +168,8 @@ def build_report(
             title="Entity F1 per variant and test set", ylabel="F1 (%)", legend="test set")
         lines += ["## Ablation: entity F1 per variant and test set", "",
                   "![Entity F1 per variant](ablation_f1.png)", ""]
-        lines += _table(["variant", "step"] + tests, [
-            [v, VARIANT_TITLES.get(v, "")] + [_pct((metrics.get((v, t)) or {}).get("ents_f")) for t in tests]
+        lines += table(["variant", "step"] + tests, [
+            [v, VARIANT_TITLES.get(v, "")] + [pct((metrics.get((v, t)) or {}).get("ents_f")) for t in tests]
             for v in names])
 
     for t in tests:
@@ -461,11 +180,11 @@ def build_report(
             continue
         labels = sorted({label for s in per_type.values() for label in s})
         values = [[(s.get(label) or {}).get("f") for label in labels] for s in per_type.values()]
-        png = f"labels_{_safe(t)}.png"
+        png = f"labels_{safe_name(t)}.png"
         files[png] = heatmap_png(list(per_type), labels, values, title=f"Per-label F1 (%) on {t}",
                                  xlabel="label", ylabel="variant")
         lines += [f"## Per-label F1 on `{t}`", "", f"![Per-label F1 on {t}]({png})", ""]
-        lines += _table(["variant"] + labels, [[v] + [_pct(f) for f in row] for v, row in zip(per_type, values)])
+        lines += table(["variant"] + labels, [[v] + [pct(f) for f in row] for v, row in zip(per_type, values)])
 
     for t in tests:
         rows = {v: (metrics[(v, t)].get("robustness") or {}).get("rows") or [] for v in names if (v, t) in metrics}
@@ -477,15 +196,15 @@ def build_report(
         if without:
             notes.append(f"No robustness results on `{t}` for: {', '.join(without)}.")
         kinds = list(dict.fromkeys(k for rs in rows.values() for k in rs))
-        png = f"robustness_{_safe(t)}.png"
+        png = f"robustness_{safe_name(t)}.png"
         series = {v: [(rs.get(k) or {}).get("ents_f") for k in kinds] for v, rs in rows.items()}
         files[png] = grouped_bars_png(kinds, series, title=f"Robustness: entity F1 per perturbation on {t}",
                                       ylabel="F1 (%)", legend="variant")
         lines += [f"## Robustness on `{t}`", "",
                   "Entity F1 (%) on perturbed copies of the gold set, ΔF vs clean in points.", "",
                   f"![Robustness on {t}]({png})", ""]
-        lines += _table(["variant"] + kinds, [
-            [v] + [f"{_pct(rs[k]['ents_f'])} ({_points(rs[k].get('delta_f'))})" if k in rs else "–" for k in kinds]
+        lines += table(["variant"] + kinds, [
+            [v] + [f"{pct(rs[k]['ents_f'])} ({points(rs[k].get('delta_f'))})" if k in rs else "–" for k in kinds]
             for v, rs in rows.items()])
 
     times = {v: times[v] for v in names if v in (times or {})}
@@ -496,8 +215,8 @@ def build_report(
             files["training_time.png"] = grouped_bars_png(list(times), {"minutes": [s / 60 for s in times.values()]},
                                                           title="Training time", ylabel="minutes", scale=1.0)
             lines += ["![Training time](training_time.png)", ""]
-        lines += _table(["variant", "dev F1 at training (meta.json)", "training time (min)"], [
-            [v, _pct((meta.get(v) or {}).get("ents_f")), f"{times[v] / 60:.1f}" if v in times else "–"]
+        lines += table(["variant", "dev F1 at training (meta.json)", "training time (min)"], [
+            [v, pct((meta.get(v) or {}).get("ents_f")), f"{times[v] / 60:.1f}" if v in times else "–"]
             for v in names if v in times or v in meta])
     if not times:
         notes.append("No training times (`<model>.time.json` in the metrics directory, or `--times`).")

@@ -28,9 +28,9 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from tqdm import tqdm
 
-from .evaluate import evaluate_pipeline
 from ..corpus.formats.spacing import natural_spaces
 from ..corpus.labels import LabelMap
+from .evaluate import evaluate_pipeline
 
 PERTURBATIONS = ("upper", "lower", "title", "typos", "swap", "whitespace", "punctuation", "natural", "spaced")
 CASE_FUNCTIONS = {"upper": str.upper, "lower": str.lower, "title": lambda w: w[:1].upper() + w[1:].lower()}
