@@ -13,9 +13,13 @@ import spacy
 from spacy.language import Language
 from typer.testing import CliRunner
 
+import spacy_domain_ner.annotation.pipeline as pipeline_module
 import spacy_domain_ner.annotation.runner as annotate_module
 import spacy_domain_ner.cli.annotate  # noqa: F401  (registers the command)
-from spacy_domain_ner.annotation.runner import LocalExecutor, RunPaths, annotate, annotate_texts, load_pipeline, run_annotation
+from spacy_domain_ner.annotation.journal import RunPaths
+from spacy_domain_ner.annotation.local_executor import LocalExecutor
+from spacy_domain_ner.annotation.pipeline import annotate_texts, load_pipeline
+from spacy_domain_ner.annotation.runner import annotate, run_annotation
 from spacy_domain_ner.annotation.records import IdStore, parse_line, read_items, split_text
 from spacy_domain_ner.cli import app
 
@@ -384,7 +388,7 @@ def test_argument_checks_and_safe_loading(tmp_path, ruler, monkeypatch):
         load_pipeline(ruler)
     monkeypatch.delenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
     calls = []
-    monkeypatch.setattr(annotate_module.spacy, "require_gpu", lambda gpu_id: calls.append(gpu_id))
+    monkeypatch.setattr(pipeline_module.spacy, "require_gpu", lambda gpu_id: calls.append(gpu_id))
     summary = annotate(source, out, model=ruler, gpu_id=0, progress=False)  # GPU path, faked
     assert calls == [0] and summary["annotated"] == 1
 

@@ -4,7 +4,10 @@ import sys
 import pytest
 import spacy
 
-from spacy_domain_ner.annotation.runner import LocalExecutor, annotate_texts, RunPaths, annotate, run_annotation
+from spacy_domain_ner.annotation.journal import RunPaths
+from spacy_domain_ner.annotation.local_executor import LocalExecutor
+from spacy_domain_ner.annotation.pipeline import annotate_texts
+from spacy_domain_ner.annotation.runner import annotate, run_annotation
 from spacy_domain_ner.annotation.ray_executor import RayAnnotator, RayExecutor
 
 from test_annotate import BIG_BLOCK, HOSTILE, FlakyExecutor, dup_heavy_records, run_files, save_pipeline, write_jsonl
@@ -34,7 +37,7 @@ def test_actor_annotates_pyarrow_batches_keeping_nul_characters(ruler):
     result = actor(pyarrow.table({"index": [4, 9], "text": texts}))
     assert result.column("index").to_pylist() == [4, 9]
     decoded = [json.loads(r) for r in result.column("result").to_pylist()]
-    assert [ents for ents, _, _ in decoded] == [[[0, 9, "ORG"]], [[2, 10, "GPE"]]]  # trailing NULs kept
+    assert [ents for ents, _, _ in decoded] == [[[0, 9, "ORG", None, ""]], [[2, 10, "GPE", None, ""]]]  # trailing NULs kept
     assert decoded == json.loads(json.dumps(annotate_texts(spacy.load(ruler), texts, batch_size=2)))
     with pytest.raises(ValueError, match="max_length"):
         RayAnnotator(model=ruler, code_paths=[], use_gpu=False, batch_size=2, max_chars=10**7)

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-from .runner import DEFAULT_MAX_CHARS, ChunkResult, Job, annotate_texts, check_max_chars, load_pipeline
+from .pipeline import DEFAULT_MAX_CHARS, ChunkResult, Job, annotate_texts, check_max_chars, load_pipeline
 
 
 class RayAnnotator:

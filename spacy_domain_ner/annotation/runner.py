@@ -65,339 +65,22 @@ enables `trust_remote_code`. spacy-transformers weights go through `torch.load`,
 TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD forces the unrestricted one. `code_paths` (--code) imports
 Python files the user names, as spaCy's own --code does: trusted code only.
 """
-import hashlib
 import json
 import os
 import time
-from collections import Counter, deque
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence
 
-import spacy
-from spacy.language import Language
-from spacy.tokens import Span
 from tqdm import tqdm
 
-from ..io import atomic
-from .records import Batch, IdStore, claim_ids, make_batches, read_items, split_text
+from .journal import RunPaths, input_fingerprint, open_run, partial_files, start_fresh, write_json_atomic
+from .local_executor import LocalExecutor
+from .output import reconciled, render_batch
+from .pipeline import DEFAULT_MAX_CHARS
+from .records import IdStore, claim_ids, make_batches, read_items, split_text
 
-DEFAULT_MAX_CHARS = 100_000
 ENGINES = ("local", "ray")
-_TRUE = ("1", "y", "yes", "true", "on")
-# (entities as (start, end, label, confidence or None, kb_id or ""), words, error); None entities with an error message.
-ChunkResult = Tuple[Optional[List[Tuple[int, int, str, Optional[float], str]]], int, Optional[str]]
-Job = Tuple[Any, List[str]]
-
-
-def load_pipeline(model: str, *, gpu_id: int = -1, code_paths: Sequence[Path] = ()) -> Language:
-    """Load a pipeline with `spacy.load` (a directory or an installed package name).
-
-    model (str): The pipeline.
-    gpu_id (int): The GPU to run on; -1 for CPU.
-    code_paths (Sequence[Path]): Python files to import first (custom components), trusted like the pipeline.
-    RETURNS (Language): The pipeline.
-    """
-    if os.environ.get("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "").lower() in _TRUE:
-        raise ValueError("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD is set: refusing to load pipelines with unrestricted pickle")
-    for number, code_path in enumerate(code_paths):
-        if not Path(code_path).is_file():
-            raise ValueError(f"{code_path}: no such code file")
-        spacy.util.import_file(f"spacy_domain_ner_annotate_code_{number}", code_path)
-    if gpu_id >= 0:
-        spacy.require_gpu(gpu_id)
-    return spacy.load(model)
-
-
-def check_max_chars(nlp: Language, max_chars: int) -> None:
-    if max_chars > nlp.max_length:
-        raise ValueError(f"max_chars {max_chars} exceeds the pipeline's max_length {nlp.max_length}")
-
-
-def _confidence(ent: Any) -> Optional[float]:
-    # The extension exists only where a component that scores entities was imported.
-    if not Span.has_extension("confidence"):
-        return None
-    value = ent._.confidence
-    return None if value is None else float(value)
-
-
-def _doc_result(doc: Any) -> ChunkResult:
-    ents = [(ent.start_char, ent.end_char, ent.label_, _confidence(ent), ent.kb_id_) for ent in doc.ents]
-    return ents, sum(1 for token in doc if not token.is_space), None
-
-
-def annotate_texts(nlp: Language, texts: Sequence[str], *, batch_size: int) -> List[ChunkResult]:
-    """Annotate texts; if the batch raises, retry one by one so that only failing texts get an error.
-
-    nlp (Language): The pipeline.
-    texts (Sequence[str]): The chunk texts.
-    batch_size (int): The nlp.pipe batch size.
-    RETURNS (List[ChunkResult]): One result per text, in order.
-    """
-    try:
-        return [_doc_result(doc) for doc in nlp.pipe(texts, batch_size=batch_size)]
-    except Exception:
-        results: List[ChunkResult] = []
-        for text in texts:
-            try:
-                results.append(_doc_result(nlp(text)))
-            except Exception as err:
-                results.append((None, 0, f"{type(err).__name__}: {err}"[:500]))
-        return results
-
-
-_WORKER: Dict[str, Any] = {}
-
-
-def _init_worker(model: str, code_paths: Sequence[Path], max_chars: int) -> None:
-    # A load error is kept and raised by the first task, so the driver sees it (not a broken pool).
-    try:
-        _WORKER["nlp"] = load_pipeline(model, code_paths=code_paths)
-        check_max_chars(_WORKER["nlp"], max_chars)
-    except Exception as err:
-        _WORKER["error"] = err
-
-
-def _worker_annotate(texts: List[str], batch_size: int) -> List[ChunkResult]:
-    if "error" in _WORKER:
-        raise _WORKER["error"]
-    return annotate_texts(_WORKER["nlp"], texts, batch_size=batch_size)
-
-
-class LocalExecutor:
-    """Annotate jobs in this process (one CPU or a GPU) or in a pool of CPU processes, in order.
-
-    model (str): The pipeline.
-    n_process (int): CPU processes; 1 annotates in this process.
-    gpu_id (int): The GPU for in-process annotation; -1 for CPU.
-    batch_size (int): The nlp.pipe batch size.
-    max_chars (int): The longest chunk, checked against the pipeline's max_length.
-    code_paths (Sequence[Path]): Python files to import before loading.
-    """
-
-    def __init__(
-        self, *, model: str, n_process: int = 1, gpu_id: int = -1, batch_size: int = 64,
-        max_chars: int = DEFAULT_MAX_CHARS, code_paths: Sequence[Path] = (),
-    ) -> None:
-        if n_process < 1:
-            raise ValueError(f"n_process must be at least 1, not {n_process}")
-        if gpu_id >= 0 and n_process > 1:
-            raise ValueError("GPU annotation batches in one process: use n_process=1 with gpu_id")
-        self.model, self.n_process, self.gpu_id, self.batch_size = model, n_process, gpu_id, batch_size
-        self.max_chars, self.code_paths = max_chars, list(code_paths)
-        self.nlp: Optional[Language] = None
-        self.pool: Optional[ProcessPoolExecutor] = None
-
-    def __enter__(self) -> "LocalExecutor":
-        if self.n_process == 1:
-            self.nlp = load_pipeline(self.model, gpu_id=self.gpu_id, code_paths=self.code_paths)
-            check_max_chars(self.nlp, self.max_chars)
-        else:
-            self.pool = ProcessPoolExecutor(
-                self.n_process, mp_context=get_context("spawn"), initializer=_init_worker,
-                initargs=(self.model, self.code_paths, self.max_chars),
-            )
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
-
-    def map(self, jobs: Iterable[Job]) -> Iterator[Tuple[Any, List[ChunkResult]]]:
-        """Annotate (key, texts) jobs. YIELDS (Tuple[Any, List[ChunkResult]]): key and results, in job order."""
-        if self.pool is None:
-            assert self.nlp is not None, "use the executor as a context manager"
-            for key, texts in jobs:
-                yield key, annotate_texts(self.nlp, texts, batch_size=self.batch_size)
-            return
-        window: Deque[Tuple[Any, Any]] = deque()
-        for key, texts in jobs:
-            window.append((key, self.pool.submit(_worker_annotate, texts, self.batch_size)))
-            if len(window) >= 2 * self.n_process:
-                done_key, future = window.popleft()
-                yield done_key, future.result()
-        while window:
-            done_key, future = window.popleft()
-            yield done_key, future.result()
-
-
-@dataclass
-class RunPaths:
-    """The files of a run: final output, errors and summary, and the partial files and commit point."""
-
-    output: Path
-    errors: Path
-    summary: Path
-    partial: Path
-    errors_partial: Path
-    checkpoint: Path
-    ids: Path
-    review: Path
-    review_partial: Path
-
-    @classmethod
-    def for_output(
-        cls, output: Path, errors: Optional[Path] = None, summary: Optional[Path] = None, review: Optional[Path] = None
-    ) -> "RunPaths":
-        """out.jsonl -> out.errors.jsonl, out.summary.json, out.review.jsonl, out.jsonl.partial, out.jsonl.checkpoint.json, out.jsonl.ids.sqlite."""
-        output = Path(output)
-        errors = Path(errors) if errors else output.with_name(f"{output.stem}.errors.jsonl")
-        summary = Path(summary) if summary else output.with_name(f"{output.stem}.summary.json")
-        review = Path(review) if review else output.with_name(f"{output.stem}.review.jsonl")
-        return cls(
-            output, errors, summary, output.with_name(f"{output.name}.partial"), errors.with_name(f"{errors.name}.partial"),
-            output.with_name(f"{output.name}.checkpoint.json"), output.with_name(f"{output.name}.ids.sqlite"),
-            review, review.with_name(f"{review.name}.partial"),
-        )
-
-
-def new_counts() -> Dict[str, Any]:
-    return {
-        "records": 0, "annotated": 0, "errors": 0, "blank_lines": 0, "chunked_records": 0, "chunks": 0,
-        "words": 0, "entities": 0, "entities_kept": 0, "entities_review": 0, "entities_unscored": 0, "review_records": 0,
-        "errors_by_reason": {}, "entities_per_label": {},
-    }
-
-
-def render_batch(
-    batch: Batch, results: Sequence[ChunkResult], *, counts: Dict[str, Any], text_key: str, id_key: str, keep_text: bool,
-    min_confidence: Optional[float] = None,
-) -> Tuple[bytes, bytes, bytes]:
-    """Turn a batch and its chunk results into output, error and review lines, updating `counts`.
-
-    min_confidence (Optional[float]): Entities with a confidence below it go to the review lines.
-    RETURNS (Tuple[bytes, bytes, bytes]): The output, error and review lines, UTF-8.
-    """
-    # A checkpoint written before these counts existed: every entity so far was kept.
-    counts.setdefault("entities_kept", counts["entities"])
-    for key in ("entities_review", "entities_unscored", "review_records"):
-        counts.setdefault(key, 0)
-    out, err, review, cursor = [], [], [], 0
-    by_reason, per_label = Counter(counts["errors_by_reason"]), Counter(counts["entities_per_label"])
-    for item, spans in zip(batch.items, batch.spans):
-        if item.blank:
-            counts["blank_lines"] += 1
-            continue
-        counts["records"] += 1
-        chunk_results, cursor = results[cursor : cursor + len(spans)], cursor + len(spans)
-        failure = next((result[2] for result in chunk_results if result[2] is not None), None)
-        if item.error is None and failure is not None:
-            item.error = ("annotation_failed", failure)
-        if item.error is not None:
-            counts["errors"] += 1
-            by_reason[item.error[0]] += 1
-            # ASCII escapes: an id of an unencodable record must still be writable.
-            err.append(json.dumps({"line": item.line, "id": item.doc_id, "error": item.error[0], "reason": item.error[1]}) + "\n")
-            continue
-        entities, uncertain = [], []
-        for (start, _), (ents, words, _) in zip(spans, chunk_results):
-            counts["words"] += words
-            for ent_start, ent_end, label, *extra in ents or []:
-                begin, end = start + ent_start, start + ent_end
-                entity = {"start": begin, "end": end, "label": label, "text": item.text[begin:end]}
-                confidence, kb_id = (extra + [None, ""])[:2]
-                if confidence is not None:
-                    entity["confidence"] = confidence
-                else:
-                    counts["entities_unscored"] += 1
-                if kb_id:
-                    entity["kb_id"] = kb_id
-                below = min_confidence is not None and confidence is not None and confidence < min_confidence
-                (uncertain if below else entities).append(entity)
-                per_label[label] += 1
-        assert item.record is not None
-        record = dict(item.record)
-        record.setdefault(id_key, item.doc_id)
-        record["entities"] = entities
-        if not keep_text:
-            record.pop(text_key, None)
-        out.append(json.dumps(record, ensure_ascii=False) + "\n")
-        if uncertain:
-            review.append(json.dumps({**record, "entities": uncertain}, ensure_ascii=False) + "\n")
-            counts["review_records"] += 1
-        counts["annotated"] += 1
-        counts["entities"] += len(entities) + len(uncertain)
-        counts["entities_kept"] += len(entities)
-        counts["entities_review"] += len(uncertain)
-        counts["chunks"] += len(spans)
-        counts["chunked_records"] += len(spans) > 1
-    counts["errors_by_reason"], counts["entities_per_label"] = dict(sorted(by_reason.items())), dict(sorted(per_label.items()))
-    return "".join(out).encode("utf-8"), "".join(err).encode("utf-8"), "".join(review).encode("utf-8")
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON atomically and fsync it: the checkpoint is the commit point."""
-    atomic.write_json_atomic(path, data, fsync=True)
-
-
-def input_fingerprint(path: Path) -> Dict[str, Any]:
-    """The input's resolved path and kind, and for JSONL its size, mtime and a hash of its first 64 KiB, compared on resume."""
-    if path.is_dir():
-        return {"path": str(path.resolve()), "kind": "folder"}
-    with path.open("rb") as file:
-        head = file.read(65536)
-    stat = path.stat()
-    return {
-        "path": str(path.resolve()), "kind": "jsonl", "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-        "head_sha256": hashlib.sha256(head).hexdigest(),
-    }
-
-
-def _partials(paths: RunPaths, review: bool) -> List[Tuple[Path, Path, str]]:
-    """(partial file, final file, checkpoint size key) of the appended outputs of a run."""
-    files = [(paths.partial, paths.output, "output_bytes"), (paths.errors_partial, paths.errors, "errors_bytes")]
-    return files + [(paths.review_partial, paths.review, "review_bytes")] if review else files
-
-
-def _open_run(
-    paths: RunPaths, fingerprint: Dict[str, Any], *, resume: bool, overwrite: bool, review: bool = False
-) -> Optional[Dict[str, Any]]:
-    """Resume from the checkpoint or start fresh. RETURNS: the checkpoint state, or None if the run is complete."""
-    if resume and paths.checkpoint.exists():
-        state = json.loads(paths.checkpoint.read_text(encoding="utf-8"))
-        differing = sorted(k for k in set(fingerprint) | set(state["fingerprint"]) if fingerprint.get(k) != state["fingerprint"].get(k))
-        if differing:
-            raise ValueError(f"{paths.checkpoint}: cannot resume, the settings or input differ: {', '.join(differing)}")
-        for partial, _, key in _partials(paths, review):
-            if state["done"] and not partial.exists():
-                continue  # renamed into place before the kill
-            size = partial.stat().st_size if partial.exists() else -1
-            if size < state[key]:
-                raise ValueError(f"{partial}: {size} bytes, fewer than the {state[key]} committed; cannot resume")
-            with partial.open("r+b") as file:
-                file.truncate(state[key])  # drop what a killed run wrote after its last commit
-                os.fsync(file.fileno())
-        return state
-    leftovers = [p for p in (paths.checkpoint, paths.partial, paths.errors_partial, paths.ids, paths.review_partial) if p.exists()]
-    if resume and not leftovers and paths.output.exists() and paths.summary.exists():
-        try:
-            if json.loads(paths.summary.read_text(encoding="utf-8")).get("fingerprint") == fingerprint:
-                return None  # already complete with these settings
-        except ValueError:
-            pass
-    if leftovers and not (overwrite or (resume and not paths.checkpoint.exists())):
-        raise ValueError(f"an interrupted run left {leftovers[0]}: resume it (--resume) or start over (--overwrite)")
-    if paths.output.exists() and not overwrite:
-        raise ValueError(f"{paths.output} exists: pass --overwrite to replace it")
-    state = {"version": 1, "fingerprint": fingerprint, "position": None, "output_bytes": 0, "errors_bytes": 0, "counts": new_counts(), "done": False}
-    if review:
-        state["review_bytes"] = 0
-    return state
-
-
-def _start_fresh(paths: RunPaths, state: Dict[str, Any], *, review: bool = False) -> None:
-    """Discard what an earlier run left and create the empty partial files and first checkpoint."""
-    for leftover in (paths.checkpoint, paths.partial, paths.errors_partial, paths.ids, paths.review_partial):
-        leftover.unlink(missing_ok=True)
-    for partial, final, _ in _partials(paths, review):
-        final.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_bytes(b"")
-    write_json_atomic(paths.checkpoint, state)
 
 
 def run_annotation(
@@ -444,7 +127,7 @@ def run_annotation(
     }
     if review:  # only then: a run without it keeps the fingerprint (and checkpoints) of earlier versions
         fingerprint.update(min_confidence=min_confidence, review=str(paths.review.resolve()))
-    state = _open_run(paths, fingerprint, resume=resume, overwrite=overwrite, review=review)
+    state = open_run(paths, fingerprint, resume=resume, overwrite=overwrite, review=review)
     if state is None:
         return json.loads(paths.summary.read_text(encoding="utf-8"))
     resumed, counts = state["position"] is not None or state["done"], state["counts"]
@@ -453,7 +136,7 @@ def run_annotation(
     if not state["done"]:
         with executor:  # the pipeline loads before any file changes: a failed load leaves everything as it was
             if state["position"] is None:
-                _start_fresh(paths, state, review=review)
+                start_fresh(paths, state, review=review)
             loaded = time.perf_counter()
             ids = IdStore(paths.ids)
             ids.rollback_after((state["position"] or {}).get("line", 0))
@@ -462,7 +145,7 @@ def run_annotation(
             bar = tqdm(desc="annotate", unit="doc", initial=counts["records"], disable=not progress, dynamic_ncols=True)
             try:
                 with ExitStack() as stack:
-                    files = [stack.enter_context(partial.open("ab")) for partial, _, _ in _partials(paths, review)]
+                    files = [stack.enter_context(partial.open("ab")) for partial, _, _ in partial_files(paths, review)]
                     for batch, results in executor.map((batch, batch.texts) for batch in batches):
                         records, words = counts["records"], counts["words"]
                         rendered = render_batch(
@@ -475,7 +158,7 @@ def run_annotation(
                             os.fsync(file.fileno())
                         ids.commit()
                         state.update(position=batch.items[-1].position)
-                        state.update({key: file.tell() for file, (_, _, key) in zip(files, _partials(paths, review))})
+                        state.update({key: file.tell() for file, (_, _, key) in zip(files, partial_files(paths, review))})
                         write_json_atomic(paths.checkpoint, state)  # the commit point
                         session_records += counts["records"] - records
                         session_words += counts["words"] - words
@@ -484,18 +167,18 @@ def run_annotation(
             finally:
                 bar.close()
                 ids.close()
-        if not _reconciled(counts):  # a bug guard: never publish unreconciled output
+        if not reconciled(counts):  # a bug guard: never publish unreconciled output
             raise RuntimeError(f"counts do not reconcile: {counts}")
         state["done"] = True
         write_json_atomic(paths.checkpoint, state)
-    for partial, final, _ in _partials(paths, review):
+    for partial, final, _ in partial_files(paths, review):
         if partial.exists():
             os.replace(partial, final)
     elapsed = time.perf_counter() - loaded
     summary = {
         "input": str(input_path), "output": str(paths.output), "errors_file": str(paths.errors), "model": model,
         "review_file": str(paths.review) if review else None, "min_confidence": min_confidence,
-        **counts, "reconciled": _reconciled(counts), "resumed": resumed,
+        **counts, "reconciled": reconciled(counts), "resumed": resumed,
         "session_records": session_records, "session_words": session_words,
         "load_seconds": round(loaded - started, 3), "seconds": round(elapsed, 3),
         "docs_per_second": round(session_records / elapsed, 2) if elapsed > 0 else 0.0,
@@ -505,12 +188,6 @@ def run_annotation(
     paths.ids.unlink(missing_ok=True)
     paths.checkpoint.unlink()
     return summary
-
-
-def _reconciled(counts: Dict[str, Any]) -> bool:
-    """Records = annotated + errors, and entities found = kept + sent to review."""
-    entities_ok = counts["entities"] == counts.get("entities_kept", counts["entities"]) + counts.get("entities_review", 0)
-    return counts["records"] == counts["annotated"] + counts["errors"] and entities_ok
 
 
 def annotate(
