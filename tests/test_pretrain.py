@@ -15,6 +15,9 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from spacy_domain_ner.pretraining import mlm_data
+from spacy_domain_ner.pretraining import checkpoints as checkpoints_module
+from spacy_domain_ner.pretraining import config as config_module
+from spacy_domain_ner.pretraining import mlm as mlm_module
 from spacy_domain_ner.pretraining import pretrain as pt
 from spacy_domain_ner.cli import app
 from spacy_domain_ner.cli import pretrain as _pretrain_command  # noqa: F401  (registers the command)
@@ -76,16 +79,16 @@ def uninterrupted(tmp_path_factory, tiny_model, texts):
     return out, result
 
 
-def small_config(model: Path, **overrides) -> pt.PretrainConfig:
+def small_config(model: Path, **overrides) -> config_module.PretrainConfig:
     settings = dict(model=str(model), max_length=24, batch_size=4, max_steps=12, learning_rate=5e-3, warmup_steps=2,
                     heldout=0.25, eval_blocks=0, checkpoint_every=4, log_every=2, num_workers=0, device="cpu")
     settings.update(overrides)
-    return pt.PretrainConfig(**settings)
+    return config_module.PretrainConfig(**settings)
 
 
 def final_state(run_dir: Path) -> dict:
     """Weights of the exported encoder and of the newest checkpoint (model + optimizer)."""
-    ckpt = pt.list_checkpoints(run_dir.with_name(run_dir.name + ".checkpoints"))[-1]
+    ckpt = checkpoints_module.list_checkpoints(run_dir.with_name(run_dir.name + ".checkpoints"))[-1]
     state = {f"out.{k}": v for k, v in load_file(str(run_dir / "model.safetensors")).items()}
     state.update({f"ckpt.{k}": v for k, v in load_file(str(ckpt / "model.safetensors")).items()})
     state.update({f"opt.{k}": v for k, v in load_file(str(ckpt / "optimizer.safetensors")).items()})
@@ -234,7 +237,7 @@ def test_is_wordpiece_is_false_without_word_pieces(tmp_path):
 def test_missing_mlm_head_is_initialised_and_tied(tiny_model):
     from transformers import AutoModel
 
-    model, tokenizer, report = pt.load_mlm_model(str(tiny_model))
+    model, tokenizer, report = mlm_module.load_mlm_model(str(tiny_model))
     assert report["newly_initialised"] == sorted([
         "cls.predictions.bias", "cls.predictions.decoder.bias", "cls.predictions.transform.LayerNorm.bias",
         "cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.dense.bias",
@@ -257,7 +260,7 @@ def test_untied_config_gets_its_missing_decoder_tied(tmp_path, tiny_model, tie):
     BertModel(config).save_pretrained(tmp_path, safe_serialization=True)
     for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         (tmp_path / name).write_bytes((tiny_model / name).read_bytes())
-    model, _, report = pt.load_mlm_model(str(tmp_path))
+    model, _, report = mlm_module.load_mlm_model(str(tmp_path))
     assert report["decoder_tied"] and "cls.predictions.decoder.weight" not in report["newly_initialised"]
     assert model.cls.predictions.decoder.weight is model.get_input_embeddings().weight
     assert torch.equal(model.get_input_embeddings().weight, AutoModel.from_pretrained(tmp_path).get_input_embeddings().weight)
@@ -273,19 +276,19 @@ def test_a_shipped_mlm_head_is_kept(tmp_path, tiny_model):
     source.save_pretrained(tmp_path, safe_serialization=True)
     for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         (tmp_path / name).write_bytes((tiny_model / name).read_bytes())
-    model, _, report = pt.load_mlm_model(str(tmp_path))
+    model, _, report = mlm_module.load_mlm_model(str(tmp_path))
     assert report["newly_initialised"] == [] and report["decoder_tied"]
     assert torch.all(model.cls.predictions.bias == 0.5)
     assert torch.equal(model.cls.predictions.transform.dense.weight, source.cls.predictions.transform.dense.weight)
 
 
 def test_sparse_head_loss_equals_the_full_forward(tiny_model):
-    model, tokenizer, _ = pt.load_mlm_model(str(tiny_model))
+    model, tokenizer, _ = mlm_module.load_mlm_model(str(tiny_model))
     model.eval()
     blocks = mlm_data.pack_blocks(corpus(4), tokenizer=tokenizer, max_length=24)
     batch = mlm_data.collate(blocks, [0, 1, 2], tokenizer=tokenizer, whole_word=False, mlm_probability=0.3, seed=2)
-    sparse = pt.MaskedLMLoss(model)
-    full = pt.MaskedLMLoss(model)
+    sparse = mlm_module.MaskedLMLoss(model)
+    full = mlm_module.MaskedLMLoss(model)
     full.head = None  # the fallback for heads it does not know: HF's own forward and loss
     with torch.no_grad():
         (a, n), (b, m) = sparse(**batch), full(**batch)
@@ -298,9 +301,9 @@ def test_optimizer_state_round_trips_through_safetensors():
     opt = torch.optim.AdamW(model.parameters(), lr=0.1)
     model(torch.ones(1, 3)).sum().backward()
     opt.step()
-    tensors, meta = pt.optimizer_to_safetensors(opt.state_dict())
+    tensors, meta = checkpoints_module.optimizer_to_safetensors(opt.state_dict())
     json.dumps(meta)  # JSON, no pickle
-    restored = pt.optimizer_from_safetensors(tensors, json.loads(json.dumps(meta)))
+    restored = checkpoints_module.optimizer_from_safetensors(tensors, json.loads(json.dumps(meta)))
     fresh = torch.optim.AdamW(model.parameters(), lr=0.1)
     fresh.load_state_dict(restored)
     for a, b in zip(opt.state_dict()["state"].values(), fresh.state_dict()["state"].values()):
@@ -309,15 +312,15 @@ def test_optimizer_state_round_trips_through_safetensors():
 
 
 def test_precision_and_config_checks():
-    assert pt.resolve_precision("auto", torch.device("cpu")) == "fp32"
+    assert mlm_module.resolve_precision("auto", torch.device("cpu")) == "fp32"
     with pytest.raises(ValueError, match="needs a GPU"):
-        pt.resolve_precision("bf16", torch.device("cpu"))
+        mlm_module.resolve_precision("bf16", torch.device("cpu"))
     with pytest.raises(ValueError, match="precision must be"):
-        pt.PretrainConfig(precision="int8").check()
+        config_module.PretrainConfig(precision="int8").check()
     with pytest.raises(ValueError, match="batch_size"):
-        pt.PretrainConfig(batch_size=0).check()
+        config_module.PretrainConfig(batch_size=0).check()
     with pytest.raises(ValueError, match="masking rate"):
-        pt.PretrainConfig(mlm_probability=1.5).check()
+        config_module.PretrainConfig(mlm_probability=1.5).check()
 
 
 # -- training -----------------------------------------------------------------
@@ -339,7 +342,7 @@ def test_pretrain_lowers_loss_and_exports_a_loadable_encoder(tmp_path, tiny_mode
     assert result.exit_code == 0, result.output
     assert "heldout: perplexity" in result.output
     metrics = json.loads(metrics_file.read_text())
-    assert metrics == json.loads((out / pt.METRICS_NAME).read_text())
+    assert metrics == json.loads((out / checkpoints_module.METRICS_NAME).read_text())
     for name in ("heldout", "ner_dev"):
         before, after = metrics[name]["before"], metrics[name]["after"]
         assert after["loss"] < before["loss"] - 0.5, (name, before, after)
@@ -388,7 +391,7 @@ def test_resume_after_stop_ends_in_the_same_state(tmp_path, tiny_model, texts, u
     assert resumed.finished and resumed.step == 12
     assert_same_state(final_state(full_dir), final_state(tmp_path / "split"))
     assert resumed.metrics["heldout"] == full.metrics["heldout"]
-    assert [n.name for n in pt.list_checkpoints(tmp_path / "split.checkpoints")] == ["step-000000008", "step-000000012"]
+    assert [n.name for n in checkpoints_module.list_checkpoints(tmp_path / "split.checkpoints")] == ["step-000000008", "step-000000012"]
 
 
 def test_changed_settings_start_over_with_restart_on_change(tmp_path, tiny_model, texts, uninterrupted, caplog):
@@ -402,7 +405,7 @@ def test_changed_settings_start_over_with_restart_on_change(tmp_path, tiny_model
     assert "Starting over" in caplog.text and "learning_rate 0.001 -> 0.005" in caplog.text
     assert result.finished and result.step == 12 and result.metrics["heldout"] == full.metrics["heldout"]
     assert_same_state(final_state(full_dir), final_state(tmp_path / "run"))
-    assert [n.name for n in pt.list_checkpoints(tmp_path / "run.checkpoints")] == ["step-000000008", "step-000000012"]
+    assert [n.name for n in checkpoints_module.list_checkpoints(tmp_path / "run.checkpoints")] == ["step-000000008", "step-000000012"]
     caplog.clear()
     with caplog.at_level("INFO", logger=pt.logger.name):  # same settings: the finished run is resumed, not redone
         again = pt.pretrain([texts], tmp_path / "run", config=small_config(tiny_model), resume=True, restart_on_change=True, overwrite=True)
@@ -415,7 +418,7 @@ def test_head_only_steps_leave_the_encoder_untouched(tmp_path, tiny_model, texts
     trained = load_file(str(tmp_path / "head" / "model.safetensors"))
     assert trained.keys() == source.keys()
     assert all(torch.equal(trained[k], source[k]) for k in source)  # encoder, embeddings (= tied decoder), pooler
-    head = load_file(str(pt.list_checkpoints(tmp_path / "head.checkpoints")[-1] / "model.safetensors"))
+    head = load_file(str(checkpoints_module.list_checkpoints(tmp_path / "head.checkpoints")[-1] / "model.safetensors"))
     assert float(head["cls.predictions.bias"].abs().sum()) > 0  # the head did learn (it started at zero)
     assert result.metrics["heldout"]["after"]["loss"] < result.metrics["heldout"]["before"]["loss"]
     pt.pretrain([texts], tmp_path / "mixed", config=small_config(tiny_model, max_steps=4, head_only_steps=2))
@@ -424,7 +427,7 @@ def test_head_only_steps_leave_the_encoder_untouched(tmp_path, tiny_model, texts
 
 
 def test_sigterm_checkpoints_and_stops(tmp_path, tiny_model, texts, monkeypatch):
-    forward = pt.MaskedLMLoss.forward
+    forward = mlm_module.MaskedLMLoss.forward
     calls = {"n": 0}
 
     def forward_then_term(self, **batch):
@@ -433,11 +436,11 @@ def test_sigterm_checkpoints_and_stops(tmp_path, tiny_model, texts, monkeypatch)
             os.kill(os.getpid(), signal.SIGTERM)
         return forward(self, **batch)
 
-    monkeypatch.setattr(pt.MaskedLMLoss, "forward", forward_then_term)
+    monkeypatch.setattr(mlm_module.MaskedLMLoss, "forward", forward_then_term)
     handler = signal.getsignal(signal.SIGTERM)
     result = pt.pretrain([texts], tmp_path / "out", config=small_config(tiny_model, checkpoint_every=100))
     assert not result.finished and 0 < result.step < 12
-    assert result.checkpoint == pt.list_checkpoints(tmp_path / "out.checkpoints")[-1]
+    assert result.checkpoint == checkpoints_module.list_checkpoints(tmp_path / "out.checkpoints")[-1]
     assert signal.getsignal(signal.SIGTERM) is handler  # the run's handler is removed again
     resumed = pt.pretrain([texts], tmp_path / "out", config=small_config(tiny_model, checkpoint_every=100), resume=True)
     assert resumed.finished and resumed.step == 12
@@ -445,7 +448,7 @@ def test_sigterm_checkpoints_and_stops(tmp_path, tiny_model, texts, monkeypatch)
 
 KILLER = textwrap.dedent("""
     import os, signal, sys
-    import spacy_domain_ner.pretraining.pretrain as pt
+    import spacy_domain_ner.pretraining.checkpoints as pt
     import spacy_domain_ner.cli.pretrain
     from spacy_domain_ner.cli import app
 
@@ -472,7 +475,7 @@ def test_resume_after_a_real_kill_ends_in_the_same_state(tmp_path, tiny_model, t
                             capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     ckpts = tmp_path / "killed.checkpoints"
-    assert [p.name for p in pt.list_checkpoints(ckpts)] == ["step-000000004"]
+    assert [p.name for p in checkpoints_module.list_checkpoints(ckpts)] == ["step-000000004"]
     assert list(ckpts.glob(".tmp-step-000000008-*")), "the half-written checkpoint should be left behind"
     assert not (tmp_path / "killed").exists()
 
@@ -496,7 +499,7 @@ def test_torchrun_two_processes_match_gradient_accumulation(tmp_path, tiny_model
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     single = CliRunner().invoke(app, ["pretrain", *args, "--grad-accum", "2", "-o", str(tmp_path / "single")])
     assert single.exit_code == 0, single.output
-    ddp_metrics = json.loads((tmp_path / "ddp" / pt.METRICS_NAME).read_text())
+    ddp_metrics = json.loads((tmp_path / "ddp" / checkpoints_module.METRICS_NAME).read_text())
     assert ddp_metrics["settings"]["world_size"] == 2
     a = load_file(str(tmp_path / "ddp" / "model.safetensors"))
     b = load_file(str(tmp_path / "single" / "model.safetensors"))

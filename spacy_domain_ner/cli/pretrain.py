@@ -47,7 +47,8 @@ def pretrain_cli(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output directory"),
 ) -> None:
     """Adapt a transformer encoder to raw domain text with masked-LM training."""
-    from ..pretraining.pretrain import PretrainConfig, pretrain
+    from ..pretraining.config import PretrainConfig
+    from ..pretraining.pretrain import pretrain
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = PretrainConfig(

@@ -1,0 +1,1 @@
+"""Domain representations from raw text: masked-LM pretraining of the transformer and floret static vectors."""

@@ -17,6 +17,7 @@ from transformers import DataCollatorForLanguageModeling, DataCollatorForWholeWo
 
 from ..corpus.formats.base import ConversionError, read_text
 from ..io.jsonl import parse_jsonl
+from .raw_text import find_files, record_text
 
 TEXT_SUFFIXES = (".txt", ".jsonl")
 
@@ -57,19 +58,7 @@ def find_text_files(paths: Sequence[Path]) -> List[Path]:
     paths (Sequence[Path]): Files or folders.
     RETURNS (List[Path]): The files to read.
     """
-    files: List[Path] = []
-    for path in paths:
-        path = Path(path)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
-            if not found:
-                raise ConversionError(str(path), "the folder has no .txt or .jsonl files")
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise ConversionError(str(path), "no such file or folder")
-    return files
+    return find_files(paths, TEXT_SUFFIXES)
 
 
 def _check_not_binary(location: str, text: str) -> None:
@@ -90,12 +79,7 @@ def read_jsonl_docs(path: Path, *, text_key: str = "text") -> List[RawDoc]:
     _check_not_binary(str(path), text)
     docs = []
     for number, location, record in parse_jsonl(text, source=path, error=ConversionError):
-        if not isinstance(record, dict):
-            raise ConversionError(location, f"expected a JSON object with a '{text_key}' string, got {type(record).__name__}")
-        value = record.get(text_key)
-        if not isinstance(value, str):
-            found = "no such key" if value is None else f"a {type(value).__name__}"
-            raise ConversionError(location, f"the record has no '{text_key}' string ({found})")
+        value = record_text(record, location=location, text_key=text_key)
         if value.strip():
             doc_id = record.get("id")
             doc_id = str(doc_id) if isinstance(doc_id, (str, int)) else f"{path.name}:{number}"

@@ -31,10 +31,11 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Text
 import spacy
 from spacy.language import Language
 
-from ..io.atomic import replace_directory, write_json_atomic
 from ..corpus.formats.base import ConversionError
+from ..io.atomic import replace_directory, write_json_atomic
 from ..io.jsonl import iter_jsonl
 from ..models.tokenizer import add_legal_suffixes
+from .raw_text import find_files, record_text
 
 TEXT_SUFFIXES = (".txt",)
 JSONL_SUFFIXES = (".jsonl",)
@@ -96,18 +97,7 @@ def find_inputs(paths: Sequence[Union[str, Path]]) -> List[Tuple[Path, str]]:
     """
     if not paths:
         raise ValueError("no inputs")
-    files: List[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES)
-            if not found:
-                raise ConversionError(str(path), "the folder has no .txt, .jsonl or .spacy files")
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise ConversionError(str(path), "no such file or folder")
-    return [(path, input_kind(path)) for path in files]
+    return [(path, input_kind(path)) for path in find_files(paths, INPUT_SUFFIXES)]
 
 
 def input_kind(path: Path) -> str:
@@ -129,12 +119,7 @@ def jsonl_units(path: Path, *, text_key: str = "text") -> Units:
     YIELDS (Tuple[str, str]): (file:line, text) per record.
     """
     for number, location, record in iter_jsonl(path, error=ConversionError):
-        if not isinstance(record, dict):
-            raise ConversionError(location, f"expected a JSON object with a '{text_key}' string, got {type(record).__name__}")
-        value = record.get(text_key)
-        if not isinstance(value, str):
-            found = "no such key" if value is None else f"a {type(value).__name__}"
-            raise ConversionError(location, f"the record has no '{text_key}' string ({found})")
+        value = record_text(record, location=location, text_key=text_key)
         _check_text(location, value)
         yield location, value
 
