@@ -11,7 +11,8 @@ from spacy.training.loop import train_while_improving
 from spacy.util import fix_random_seed, load_config, load_model_from_config
 from spacy.training.batchers import minibatch_by_words
 from thinc.api import Adam
-from spacy_domain_ner.training.adversarial import check_settings, install_adversarial_training, get_adversarial_state
+from spacy_domain_ner.training.adversarial.settings import check_settings
+from spacy_domain_ner.training.adversarial.update import install_adversarial_training, get_adversarial_state
 
 TRAIN, N_DOCS, STEPS, WARM = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), 3
 blank = spacy.blank("en")

@@ -19,18 +19,11 @@ from spacy.util import fix_random_seed, load_config, load_model_from_config, reg
 from thinc.api import Adam, Config
 
 from conftest import LEGAL_TEXTS, save_tiny_bert
-from spacy_domain_ner.training.adversarial import (
-    AdversarialState,
-    adversarial_passes,
-    check_settings,
-    find_embedding_tables,
-    get_adversarial_state,
-    install_adversarial_training,
-    merge_gradients,
-    next_delta,
-    take_gradients,
-    unit_direction,
-)
+from spacy_domain_ner.training.adversarial.gradients import merge_gradients, take_gradients
+from spacy_domain_ner.training.adversarial.perturbation import next_delta, unit_direction
+from spacy_domain_ner.training.adversarial.settings import check_settings
+from spacy_domain_ner.training.adversarial.tables import find_embedding_tables
+from spacy_domain_ner.training.adversarial.update import AdversarialState, adversarial_passes, get_adversarial_state, install_adversarial_training
 from spacy_domain_ner.training.loggers import adversarial_columns
 
 CONFIGS = Path(__file__).parent.parent / "configs"

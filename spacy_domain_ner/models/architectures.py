@@ -25,15 +25,16 @@ from .offline import resolve_model_name
 from .quantize import check_dtype, check_keep_float, quantize_after_load
 
 
+GetSpans = Callable[[List[Doc]], List[List[Span]]]
+Settings = Optional[Dict[str, Any]]
+
+
+# The registered functions spell their config arguments (spaCy validates configs against the
+# signatures); each one passes them all on, as `locals()`, to the one builder.
 @registry.architectures("spacy_domain_ner.TransformerModel.v1")
 def transformer_model_v1(
-    *,
-    name: str,
-    get_spans: Callable[[List[Doc]], List[List[Span]]],
-    tokenizer_config: Optional[Dict[str, Any]] = None,
-    transformer_config: Optional[Dict[str, Any]] = None,
-    mixed_precision: bool = False,
-    grad_scaler_config: Optional[Dict[str, Any]] = None,
+    *, name: str, get_spans: GetSpans, tokenizer_config: Settings = None, transformer_config: Settings = None,
+    mixed_precision: bool = False, grad_scaler_config: Settings = None,
 ) -> Model:
     """Pretrained Hugging Face transformer, loadable offline.
 
@@ -46,8 +47,63 @@ def transformer_model_v1(
     grad_scaler_config (Optional[Dict[str, Any]]): Gradient scaling settings.
     RETURNS (Model): The transformer model.
     """
+    return build_transformer_model(**locals())
+
+
+@registry.architectures("spacy_domain_ner.TransformerModel.v2")
+def transformer_model_v2(
+    *, name: str, get_spans: GetSpans, tokenizer_config: Settings = None, transformer_config: Settings = None,
+    mixed_precision: bool = False, grad_scaler_config: Settings = None, inference_max_tokens: int = 4096,
+) -> Model:
+    """TransformerModel.v1 with length-bucketed inference (`spacy_domain_ner.models.bucketing`).
+
+    name, get_spans, tokenizer_config, transformer_config, mixed_precision,
+        grad_scaler_config: As in TransformerModel.v1.
+    inference_max_tokens (int): At inference, the spans run sorted by length in chunks of
+        at most this many word pieces, each cut to its longest span; 0 turns it off.
+        Training is unchanged, and so are the saved weights.
+    RETURNS (Model): The transformer model.
+    """
+    return build_transformer_model(**locals())
+
+
+@registry.architectures("spacy_domain_ner.TransformerModel.v3")
+def transformer_model_v3(
+    *, name: str, get_spans: GetSpans, tokenizer_config: Settings = None, transformer_config: Settings = None,
+    mixed_precision: bool = False, grad_scaler_config: Settings = None, inference_max_tokens: int = 4096,
+    quantize: Optional[str] = None, quantize_keep_float: Optional[List[str]] = None,
+) -> Model:
+    """TransformerModel.v2 that can quantize the transformer when the pipeline is loaded.
+
+    name, get_spans, tokenizer_config, transformer_config, mixed_precision,
+        grad_scaler_config, inference_max_tokens: As in TransformerModel.v2.
+    quantize (Optional[str]): None (default): float32. "qint8" (or "float16"): once the saved
+        weights are deserialized (`spacy.load`, `from_disk`, `from_bytes`), the Linear layers are
+        quantized dynamically on CPU (`spacy_domain_ner.models.quantize`); on a GPU it warns and stays
+        float. Training (initialize, update) is never quantized, and saving writes float weights.
+    quantize_keep_float (Optional[List[str]]): Regular expressions of module names kept in
+        float32; None for the default (for qint8 the feed-forward output projections).
+    RETURNS (Model): The transformer model.
+    """
+    return build_transformer_model(**locals())
+
+
+def build_transformer_model(
+    *, name: str, get_spans: GetSpans, tokenizer_config: Settings, transformer_config: Settings, mixed_precision: bool,
+    grad_scaler_config: Settings, inference_max_tokens: int = 0, quantize: Optional[str] = None,
+    quantize_keep_float: Optional[List[str]] = None,
+) -> Model:
+    """spacy-transformers' TransformerModel.v3 with the name resolved at load time, then (v2) bucketed
+    inference when `inference_max_tokens` > 0 and (v3) quantization at load when `quantize` is set."""
     if not name:
         raise ValueError("The transformer name is empty: set [components.transformer.model] name")
+    if inference_max_tokens < 0:
+        raise ValueError(f"inference_max_tokens must be >= 0, not {inference_max_tokens}")
+    if quantize is not None:
+        check_dtype(quantize)
+        check_keep_float(quantize_keep_float)
+    elif quantize_keep_float is not None:
+        raise ValueError("quantize_keep_float is set but quantize is not: set quantize = \"qint8\"")
     create = registry.architectures.get("spacy-transformers.TransformerModel.v3")
     model = create(
         name,
@@ -61,46 +117,21 @@ def transformer_model_v1(
     # pipeline deserializes its own weights and must load where the model
     # wheel is not installed.
     model.init = partial(_init_resolved, init=model.init)
+    shim = model.layers[0].shims[0]
+    if inference_max_tokens:
+        # The Hugging Face module is created at initialize (training) or by from_bytes (loading).
+        model.init = partial(_init_bucketed, init=model.init, max_tokens=inference_max_tokens)
+        shim.from_bytes = partial(_from_bytes_bucketed, shim=shim, from_bytes=shim.from_bytes, max_tokens=inference_max_tokens)
+    if quantize is not None:
+        # Wraps the bucketed from_bytes, so the bucketed forward is patched first and kept (in-place quantization).
+        shim.from_bytes = partial(quantize_after_load, shim=shim, from_bytes=shim.from_bytes, dtype=quantize,
+                                  keep_float=None if quantize_keep_float is None else tuple(quantize_keep_float))
     return model
 
 
 def _init_resolved(model: Model, X: Any = None, Y: Any = None, *, init: Callable) -> Model:
     model.attrs["name"] = resolve_model_name(model.attrs["name"])
     return init(model, X=X, Y=Y)
-
-
-@registry.architectures("spacy_domain_ner.TransformerModel.v2")
-def transformer_model_v2(
-    *,
-    name: str,
-    get_spans: Callable[[List[Doc]], List[List[Span]]],
-    tokenizer_config: Optional[Dict[str, Any]] = None,
-    transformer_config: Optional[Dict[str, Any]] = None,
-    mixed_precision: bool = False,
-    grad_scaler_config: Optional[Dict[str, Any]] = None,
-    inference_max_tokens: int = 4096,
-) -> Model:
-    """TransformerModel.v1 with length-bucketed inference (`spacy_domain_ner.bucketing`).
-
-    name, get_spans, tokenizer_config, transformer_config, mixed_precision,
-        grad_scaler_config: As in TransformerModel.v1.
-    inference_max_tokens (int): At inference, the spans run sorted by length in chunks of
-        at most this many word pieces, each cut to its longest span; 0 turns it off.
-        Training is unchanged, and so are the saved weights.
-    RETURNS (Model): The transformer model.
-    """
-    if inference_max_tokens < 0:
-        raise ValueError(f"inference_max_tokens must be >= 0, not {inference_max_tokens}")
-    model = transformer_model_v1(
-        name=name, get_spans=get_spans, tokenizer_config=tokenizer_config, transformer_config=transformer_config,
-        mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config,
-    )
-    if inference_max_tokens:
-        # The Hugging Face module is created at initialize (training) or by from_bytes (loading).
-        model.init = partial(_init_bucketed, init=model.init, max_tokens=inference_max_tokens)
-        shim = model.layers[0].shims[0]
-        shim.from_bytes = partial(_from_bytes_bucketed, shim=shim, from_bytes=shim.from_bytes, max_tokens=inference_max_tokens)
-    return model
 
 
 def _init_bucketed(model: Model, X: Any = None, Y: Any = None, *, init: Callable, max_tokens: int) -> Model:
@@ -113,45 +144,3 @@ def _from_bytes_bucketed(bytes_data: bytes, *, shim: Any, from_bytes: Callable, 
     result = from_bytes(bytes_data)
     enable_bucketing(shim._model, max_tokens=max_tokens)
     return result
-
-
-@registry.architectures("spacy_domain_ner.TransformerModel.v3")
-def transformer_model_v3(
-    *,
-    name: str,
-    get_spans: Callable[[List[Doc]], List[List[Span]]],
-    tokenizer_config: Optional[Dict[str, Any]] = None,
-    transformer_config: Optional[Dict[str, Any]] = None,
-    mixed_precision: bool = False,
-    grad_scaler_config: Optional[Dict[str, Any]] = None,
-    inference_max_tokens: int = 4096,
-    quantize: Optional[str] = None,
-    quantize_keep_float: Optional[List[str]] = None,
-) -> Model:
-    """TransformerModel.v2 that can quantize the transformer when the pipeline is loaded.
-
-    name, get_spans, tokenizer_config, transformer_config, mixed_precision,
-        grad_scaler_config, inference_max_tokens: As in TransformerModel.v2.
-    quantize (Optional[str]): None (default): float32. "qint8" (or "float16"): once the saved
-        weights are deserialized (`spacy.load`, `from_disk`, `from_bytes`), the Linear layers are
-        quantized dynamically on CPU (`spacy_domain_ner.quantize`); on a GPU it warns and stays
-        float. Training (initialize, update) is never quantized, and saving writes float weights.
-    quantize_keep_float (Optional[List[str]]): Regular expressions of module names kept in
-        float32; None for the default (for qint8 the feed-forward output projections).
-    RETURNS (Model): The transformer model.
-    """
-    if quantize is not None:
-        check_dtype(quantize)
-        check_keep_float(quantize_keep_float)
-    elif quantize_keep_float is not None:
-        raise ValueError("quantize_keep_float is set but quantize is not: set quantize = \"qint8\"")
-    model = transformer_model_v2(
-        name=name, get_spans=get_spans, tokenizer_config=tokenizer_config, transformer_config=transformer_config,
-        mixed_precision=mixed_precision, grad_scaler_config=grad_scaler_config, inference_max_tokens=inference_max_tokens,
-    )
-    if quantize is not None:
-        # Wraps v2's from_bytes, so the bucketed forward is patched first and kept (in-place quantization).
-        shim = model.layers[0].shims[0]
-        shim.from_bytes = partial(quantize_after_load, shim=shim, from_bytes=shim.from_bytes, dtype=quantize,
-                                  keep_float=None if quantize_keep_float is None else tuple(quantize_keep_float))
-    return model

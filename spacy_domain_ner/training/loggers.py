@@ -26,7 +26,8 @@ from spacy.language import Language
 from spacy.util import ensure_path, registry
 from wasabi import Printer
 
-from .adversarial import adversarial_loss_key, get_adversarial_state
+from .adversarial.settings import adversarial_loss_key
+from .adversarial.update import get_adversarial_state
 
 LogStep = Callable[[Optional[Dict[str, Any]]], None]
 
