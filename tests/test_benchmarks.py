@@ -30,6 +30,7 @@ def load_speed():
 
 
 speed = load_speed()
+import speed_measure as measure  # noqa: E402  (next to speed.py, which puts benchmarks/ on sys.path)
 MACHINE = {"cpus": 2, "python": "3", "spacy": "3", "torch": "2", "torch_threads": 2}
 
 
@@ -71,32 +72,32 @@ def make_pipeline(path: Path, train: Path, *, config: str, **overrides: str) -> 
 
 def test_read_texts_formats(tmp_path):
     bin_path = make_docbin(tmp_path / "d.spacy", 3)
-    docs = speed.read_texts(bin_path)
+    docs = measure.read_texts(bin_path)
     assert [d.text for d in docs] == [SENTENCES[i][0] for i in range(3)] and docs[0].ents
     (tmp_path / "t.jsonl").write_text('{"text": "one two"}\n\n{"text": "three"}\n')
-    assert speed.read_texts(tmp_path / "t.jsonl") == ["one two", "three"]
+    assert measure.read_texts(tmp_path / "t.jsonl") == ["one two", "three"]
     (tmp_path / "t.txt").write_text("para one\nstill one\n\n  \n\npara two\n")
-    assert speed.read_texts(tmp_path / "t.txt") == ["para one\nstill one", "para two"]
+    assert measure.read_texts(tmp_path / "t.txt") == ["para one\nstill one", "para two"]
 
 
 def test_read_texts_errors(tmp_path):
     with pytest.raises(ValueError, match="no such file"):
-        speed.read_texts(tmp_path / "missing.txt")
+        measure.read_texts(tmp_path / "missing.txt")
     (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n{"txt": "no"}\n')
     with pytest.raises(ValueError, match=r"bad.jsonl:2: expected a JSON object"):
-        speed.read_texts(tmp_path / "bad.jsonl")
+        measure.read_texts(tmp_path / "bad.jsonl")
     (tmp_path / "empty.txt").write_text("\n \n")
     with pytest.raises(ValueError, match="no text"):
-        speed.read_texts(tmp_path / "empty.txt")
+        measure.read_texts(tmp_path / "empty.txt")
 
 
 def test_cycle_and_long_text():
     texts = ["a b c", "d e"]
-    assert speed.cycle_texts(texts, n_words=4) == ["a b c", "d e"]
-    assert speed.cycle_texts(texts, n_words=6) == ["a b c", "d e", "a b c"]
-    doc = speed.long_text(texts, n_words=7)
+    assert measure.cycle_texts(texts, n_words=4) == ["a b c", "d e"]
+    assert measure.cycle_texts(texts, n_words=6) == ["a b c", "d e", "a b c"]
+    doc = measure.long_text(texts, n_words=7)
     assert doc.split() == ["a", "b", "c", "d", "e", "a", "b"] and doc.endswith("b")
-    assert len(speed.long_text(["x y z"], n_words=100_000).split()) == 100_000
+    assert len(measure.long_text(["x y z"], n_words=100_000).split()) == 100_000
 
 
 def test_settings_quick_and_overrides():
@@ -170,7 +171,7 @@ def test_write_outputs_leaves_nothing_on_failure(tmp_path):
 def test_worker_rejects_unknown_task(tmp_path):
     (tmp_path / "spec.json").write_text('{"kind": "nope"}')
     with pytest.raises(ValueError, match="unknown worker task"):
-        speed.run_worker(tmp_path / "spec.json", tmp_path / "out.json")
+        measure.run_worker(tmp_path / "spec.json", tmp_path / "out.json")
 
 
 def test_subprocess_error_is_reported(tmp_path):
@@ -184,7 +185,7 @@ def test_build_rejects_tokenizer_larger_than_vocab(tmp_path):
     config = json.loads((bert / "config.json").read_text())
     (tmp_path / "small.json").write_text(json.dumps(dict(config, vocab_size=10)))
     with pytest.raises(ValueError, match="vocab_size is 10"):
-        speed.build_transformer_pipeline(output=str(tmp_path / "p"), texts_path=str(make_docbin(tmp_path / "d.spacy", 2)),
+        measure.build_transformer_pipeline(output=str(tmp_path / "p"), texts_path=str(make_docbin(tmp_path / "d.spacy", 2)),
                                          hf_config=str(tmp_path / "small.json"), tokenizer=str(bert))
 
 
@@ -226,9 +227,9 @@ def test_quick_run_end_to_end(tmp_path):
 
 def test_budgeted_stops_at_a_batch_boundary():
     texts = [f"text {i}" for i in range(20)]
-    assert list(speed.budgeted(texts, clock={"start": speed.time.perf_counter()}, batch_size=4, max_seconds=60)) == texts
-    spent = {"start": speed.time.perf_counter() - 10}
-    assert list(speed.budgeted(texts, clock=spent, batch_size=4, max_seconds=1)) == texts[:4]  # at least one batch
+    assert list(measure.budgeted(texts, clock={"start": measure.time.perf_counter()}, batch_size=4, max_seconds=60)) == texts
+    spent = {"start": measure.time.perf_counter() - 10}
+    assert list(measure.budgeted(texts, clock=spent, batch_size=4, max_seconds=1)) == texts[:4]  # at least one batch
 
 
 def test_inference_float_and_int8_of_one_pipeline(tmp_path, one_torch_thread):
@@ -236,7 +237,7 @@ def test_inference_float_and_int8_of_one_pipeline(tmp_path, one_torch_thread):
     data = make_docbin(tmp_path / "docs.spacy", 4)
     legal = make_pipeline(tmp_path / "legal", data, config="ner_trf.cfg", **{"paths.transformer": str(make_tiny_bert(tmp_path / "bert"))})
     texts = [text for text, _ in SENTENCES] * 2
-    measured = {quantize: speed.measure_inference(model=str(legal), texts=texts, batch_size=4, n_process=1, max_seconds=0.0,
+    measured = {quantize: measure.measure_inference(model=str(legal), texts=texts, batch_size=4, n_process=1, max_seconds=0.0,
                                                   quantize=quantize) for quantize in (None, False, True)}
     assert [measured[q]["quantized"] for q in (None, False, True)] == [[], [], ["transformer"]]
     assert all(m["words"] > 0 for m in measured.values())
@@ -249,6 +250,6 @@ def test_inference_with_two_processes_ends_after_the_budget(tmp_path):
     nlp.initialize()
     nlp.to_disk(tmp_path / "model")
     texts = [text for text, _ in SENTENCES] * 500
-    result = speed.measure_inference(model=str(tmp_path / "model"), texts=texts, batch_size=8, n_process=2, max_seconds=0.0)
+    result = measure.measure_inference(model=str(tmp_path / "model"), texts=texts, batch_size=8, n_process=2, max_seconds=0.0)
     assert result["docs"] >= 8 and result["docs"] % 8 == 0 and result["docs"] < len(texts)
     assert result["words"] > 0
