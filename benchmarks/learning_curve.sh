@@ -18,10 +18,10 @@ printf "wall_s\tcpu_s\tepoch\tstep\tloss_trf\tloss_ner\tents_f\tents_p\tents_r\n
 seen=0
 while kill -0 "$pid" 2>/dev/null; do
   rows=$(grep -E "^ *[0-9]+ +[0-9]+ " "$OUT.log" || true)
-  n=$(printf "%s" "$rows" | grep -c . || true)
+  n=$(printf "%s\n" "$rows" | grep -c . || true)
   if [ "$n" -gt "$seen" ]; then
     cpu=$(awk -v t="$tick" '{print ($14 + $15) / t}' "/proc/$pid/stat" 2>/dev/null || echo NA)
-    printf "%s" "$rows" | tail -n +"$((seen + 1))" | while read -r e s lt ln f p r _; do
+    printf "%s\n" "$rows" | tail -n +"$((seen + 1))" | while read -r e s lt ln f p r _; do
       printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$(( $(date +%s) - start ))" "$cpu" "$e" "$s" "$lt" "$ln" "$f" "$p" "$r"
     done >> "$OUT.curve.tsv"
     seen=$n
