@@ -62,7 +62,7 @@ from thinc.api import registry as thinc_registry
 assert not [m for m in sys.modules if m.startswith("spacy_domain_ner")], "imported before any lookup"
 tables = {"spacy_factories": registry.factories, "spacy_architectures": registry.architectures,
           "spacy_readers": registry.readers, "spacy_scorers": registry.scorers, "spacy_callbacks": registry.callbacks,
-          "spacy_loggers": registry.loggers, "spacy_misc": registry.misc, "thinc_optimizers": thinc_registry.optimizers}
+          "spacy_loggers": registry.loggers, "spacy_augmenters": registry.augmenters, "spacy_misc": registry.misc, "thinc_optimizers": thinc_registry.optimizers}
 found = {}
 for group, name in json.loads(sys.argv[1]):
     if group == "spacy_factories":  # a Language loads the factories' entry points (they come last)
