@@ -47,3 +47,27 @@ def save_tiny_bert(path, texts, *, max_positions=128):
     )
     BertModel(config).save_pretrained(path)
     return path
+
+
+def imported_names(name, path):
+    """Every dotted module name a module's file imports, at the top or inside functions (ast), with
+    `from x import y` also counted as the possible submodule `x.y`; relative imports resolved.
+
+    name (str): The module's dotted name.
+    path (Path): Its file (a package's __init__.py for a package).
+    RETURNS (Set[str]): The names, to be filtered by the caller (package modules only, etc.).
+    """
+    import ast
+
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            parts = package.split(".")
+            base = parts[: len(parts) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Dict, List, Set
 
 import spacy_domain_ner
+from conftest import imported_names
 
 PACKAGE = Path(spacy_domain_ner.__file__).parent
 MAX_LINES = 400
@@ -23,17 +24,7 @@ def modules() -> Dict[str, Path]:
 
 def imports(name: str, path: Path, known: Set[str]) -> Set[str]:
     """The package modules `name` imports anywhere in its file (top level or in functions)."""
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found: Set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf8"))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            parts = package.split(".")
-            base = parts[: len(parts) - node.level + 1] if node.level else []
-            module = ".".join(base + ([node.module] if node.module else []))
-            found.add(module)
-            found.update(f"{module}.{alias.name}" for alias in node.names)  # `from . import x`: a submodule
+    found = imported_names(name, path)
     # importing a.b.c runs a and a.b first, but those are side-effect free (checked below): count the module itself
     return {m for m in found if m in known and m != name}
 

@@ -2,7 +2,6 @@
 run` reruns a command exactly when something it reads changed. Checked statically: the file
 arguments of every script, the package modules the script or its training config imports (the
 import closure, lazy imports included), and the files the config itself names."""
-import ast
 import configparser
 import re
 import shlex
@@ -11,6 +10,8 @@ from typing import Dict, Iterable, List, Optional, Set
 
 import pytest
 from weasel.util import load_project_config
+
+from conftest import imported_names
 
 ROOT = Path(__file__).parent.parent
 # An argument under one of these is a file the script reads or writes.
@@ -35,16 +36,7 @@ def module_file(name: str) -> Optional[Path]:
 def imported_modules(name: str) -> Set[str]:
     """The package modules a module imports anywhere (top level or inside functions)."""
     path = module_file(name)
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found: Set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf8"))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            parts = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
-            module = ".".join(parts + ([node.module] if node.module else []))
-            found.add(module)
-            found.update(f"{module}.{alias.name}" for alias in node.names)  # `from . import x`: submodules
+    found = imported_names(name, path)
     return {m for m in found if m.split(".")[0] == "spacy_domain_ner" and module_file(m) is not None}
 
 
