@@ -71,3 +71,22 @@ def imported_names(name, path):
             found.add(module)
             found.update(f"{module}.{alias.name}" for alias in node.names)
     return found
+
+
+def jsonl_lines(path):
+    """The records of a JSONL file the tests wrote or read back (a plain reader, not the package's)."""
+    import json
+
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def save_ruler_pipeline(path, patterns, *extra):
+    """Save a blank English pipeline with an entity ruler over `patterns`, then the components `extra`."""
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns(patterns)
+    for name in extra:
+        nlp.add_pipe(name)
+    nlp.to_disk(path)
+    return str(path)

@@ -20,6 +20,7 @@ from spacy_domain_ner.annotation.journal import RunPaths
 from spacy_domain_ner.annotation.local_executor import LocalExecutor
 from spacy_domain_ner.annotation.pipeline import annotate_texts, load_pipeline
 from spacy_domain_ner.annotation.runner import annotate, run_annotation
+from conftest import jsonl_lines, save_ruler_pipeline
 from spacy_domain_ner.annotation.records import IdStore, parse_line, read_items, split_text
 from spacy_domain_ner.cli import app
 
@@ -47,12 +48,7 @@ def boom(doc):
 
 
 def save_pipeline(path, *extra):
-    nlp = spacy.blank("en")
-    nlp.add_pipe("entity_ruler").add_patterns(PATTERNS)
-    for name in extra:
-        nlp.add_pipe(name)
-    nlp.to_disk(path)
-    return str(path)
+    return save_ruler_pipeline(path, PATTERNS, *extra)
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +56,7 @@ def ruler(tmp_path_factory):
     return save_pipeline(tmp_path_factory.mktemp("ruler") / "model")
 
 
-def lines(path):
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+lines = jsonl_lines
 
 
 def write_jsonl(path, records):

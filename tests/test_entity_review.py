@@ -2,7 +2,6 @@
 import json
 
 import pytest
-import spacy
 from spacy.language import Language
 from spacy.tokens import Span
 from typer.testing import CliRunner
@@ -13,6 +12,7 @@ from spacy_domain_ner.annotation.journal import RunPaths
 from spacy_domain_ner.annotation.local_executor import LocalExecutor
 from spacy_domain_ner.annotation.runner import annotate, run_annotation
 from spacy_domain_ner.cli import app
+from conftest import jsonl_lines, save_ruler_pipeline
 
 PATTERNS = [{"label": "ORG", "pattern": "Acme Corp"}, {"label": "GPE", "pattern": "Delaware"}, {"label": "ORG", "pattern": "Zeta"}]
 SCORES = {"Acme Corp": 0.9, "Delaware": 0.3}  # "Zeta" gets no score
@@ -26,12 +26,7 @@ def score_entities(doc):
 
 
 def save(path, scored=True):
-    nlp = spacy.blank("en")
-    nlp.add_pipe("entity_ruler").add_patterns(PATTERNS)
-    if scored:
-        nlp.add_pipe("test_review_scores")
-    nlp.to_disk(path)
-    return str(path)
+    return save_ruler_pipeline(path, PATTERNS, *(["test_review_scores"] if scored else []))
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +34,7 @@ def scored(tmp_path_factory):
     return save(tmp_path_factory.mktemp("scored") / "model")
 
 
-def lines(path):
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+lines = jsonl_lines
 
 
 def source(path, n=40):
