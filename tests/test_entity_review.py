@@ -13,6 +13,7 @@ from spacy_domain_ner.annotation.local_executor import LocalExecutor
 from spacy_domain_ner.annotation.runner import annotate, run_annotation
 from spacy_domain_ner.cli import app
 from conftest import jsonl_lines, save_ruler_pipeline
+from test_annotate import FlakyExecutor
 
 PATTERNS = [{"label": "ORG", "pattern": "Acme Corp"}, {"label": "GPE", "pattern": "Delaware"}, {"label": "ORG", "pattern": "Zeta"}]
 SCORES = {"Acme Corp": 0.9, "Delaware": 0.3}  # "Zeta" gets no score
@@ -88,32 +89,12 @@ def test_min_confidence_sends_uncertain_entities_to_review(tmp_path, scored):
         annotate(tmp_path / "in.jsonl", tmp_path / "c.jsonl", model=scored, min_confidence=1.5, progress=False)
 
 
-class Flaky:
-    """Raises (like a kill) after `fail_after` batches."""
-
-    def __init__(self, inner, fail_after):
-        self.inner, self.fail_after = inner, fail_after
-
-    def __enter__(self):
-        self.inner.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        self.inner.__exit__(*exc)
-
-    def map(self, jobs):
-        for n, result in enumerate(self.inner.map(jobs)):
-            if n == self.fail_after:
-                raise KeyboardInterrupt("killed")
-            yield result
-
-
 def test_review_file_is_exactly_once_across_a_resume(tmp_path, scored):
     data = source(tmp_path / "in.jsonl", 60)
     reference = annotate(data, tmp_path / "ref.jsonl", model=scored, min_confidence=0.5, batch_size=7, progress=False)
     out = tmp_path / "out.jsonl"
     paths = RunPaths.for_output(out)
-    flaky = Flaky(LocalExecutor(model=scored, batch_size=5), fail_after=4)
+    flaky = FlakyExecutor(LocalExecutor(model=scored, batch_size=5), fail_after=4, lookahead=1)
     with pytest.raises(KeyboardInterrupt):
         run_annotation(data, out, executor=flaky, model=scored, batch_size=5, min_confidence=0.5, progress=False)
     state = json.loads(paths.checkpoint.read_text())
