@@ -1,0 +1,87 @@
+"""The small checks behind issue 13's section of docs/BENCHMARKS.md.
+
+usage:
+  python benchmarks/issue13_checks.py alignment DEV.spacy              # gold entities no token span of the tokenizer matches
+  python benchmarks/issue13_checks.py consistency MODEL DEV.spacy      # F1 before/after propagating predicted strings in a Doc
+  python benchmarks/issue13_checks.py errors MODEL DEV.spacy LABEL     # most frequent missed and spurious entities of a label
+  python benchmarks/issue13_checks.py nocase-config OUT.cfg            # configs/ner_hybrid.cfg without the case features
+"""
+import collections
+import sys
+from pathlib import Path
+from typing import List
+
+import spacy
+from spacy.scorer import Scorer
+from spacy.tokens import Doc, DocBin, Span
+from spacy.training import Example
+from spacy.util import filter_spans
+
+from spacy_domain_ner.models.tokenizer import add_legal_suffixes
+
+
+def gold_docs(path: str, nlp) -> List[Doc]:
+    return list(DocBin().from_disk(path).get_docs(nlp.vocab))
+
+
+def alignment(dev: str) -> None:
+    for name, nlp in (("spaCy English", spacy.blank("en")), ("+ legal rule", add_legal_suffixes(spacy.blank("en")))):
+        docs = gold_docs(dev, nlp)
+        bad = sum(nlp.make_doc(d.text).char_span(e.start_char, e.end_char) is None for d in docs for e in d.ents)
+        print(f"{name}: {bad} of {sum(len(d.ents) for d in docs)} gold entities match no token span")
+
+
+def propagate(doc: Doc) -> Doc:
+    """Label every other mention of a predicted entity string (with a capital) like its majority label."""
+    labels = collections.defaultdict(collections.Counter)
+    for ent in doc.ents:
+        if any(c.isupper() for c in ent.text) and len(ent.text) >= 2:
+            labels[tuple(t.text for t in ent)][ent.label_] += 1
+    spans, taken = list(doc.ents), {i for e in doc.ents for i in range(e.start, e.end)}
+    for key, counts in labels.items():
+        label, n = counts.most_common(1)[0][0], len(key)
+        for i in range(len(doc) - n + 1):
+            if tuple(t.text for t in doc[i : i + n]) == key and not taken.intersection(range(i, i + n)):
+                spans.append(Span(doc, i, i + n, label=label))
+                taken.update(range(i, i + n))
+    doc.ents = filter_spans(spans)
+    return doc
+
+
+def consistency(model: str, dev: str) -> None:
+    nlp = spacy.load(model)
+    gold = gold_docs(dev, nlp)
+    preds = list(nlp.pipe([g.text for g in gold], batch_size=32))
+    for name, docs in (("as predicted", preds), ("propagated", [propagate(Doc(nlp.vocab).from_bytes(p.to_bytes())) for p in preds])):
+        scores = Scorer.score_spans([Example(p, g) for p, g in zip(docs, gold)], "ents")
+        print(f"{name}: P {scores['ents_p']:.4f} R {scores['ents_r']:.4f} F {scores['ents_f']:.4f}")
+
+
+def errors(model: str, dev: str, label: str) -> None:
+    nlp = spacy.load(model)
+    gold = gold_docs(dev, nlp)
+    missed, spurious = collections.Counter(), collections.Counter()
+    for pred, ref in zip(nlp.pipe([g.text for g in gold], batch_size=32), gold):
+        predicted = {(e.start_char, e.end_char): e.label_ for e in pred.ents}
+        truth = {(e.start_char, e.end_char): e.label_ for e in ref.ents}
+        missed.update(ref.text[s:e] for (s, e), lab in truth.items() if lab == label and predicted.get((s, e)) != lab)
+        spurious.update(pred.text[s:e] for (s, e), lab in predicted.items() if lab == label and truth.get((s, e)) != lab)
+    for name, counter in (("missed", missed), ("spurious", spurious)):
+        print(f"{name}: {sum(counter.values())}")
+        for text, count in counter.most_common(20):
+            print(f"  {count} {text!r}")
+
+
+def nocase_config(output: str) -> None:
+    config = Path("configs/ner_hybrid.cfg").read_text(encoding="utf8")
+    start, end = config.index("[components.ner.model.tok2vec]"), config.index("[corpora]")
+    listener = ('[components.ner.model.tok2vec]\n@architectures = "spacy-transformers.TransformerListener.v1"\n'
+                'grad_factor = 1.0\npooling = {"@layers":"reduce_mean.v1"}\nupstream = "*"\n\n')
+    Path(output).write_text(config[:start] + listener + config[end:], encoding="utf8")
+
+
+if __name__ == "__main__":
+    commands = {"alignment": alignment, "consistency": consistency, "errors": errors, "nocase-config": nocase_config}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        sys.exit(__doc__)
+    commands[sys.argv[1]](*sys.argv[2:])
