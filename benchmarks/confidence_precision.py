@@ -1,4 +1,4 @@
-"""Precision of a pipeline's entities above confidence thresholds on a gold DocBin (issue 16, item 2).
+"""Precision of a pipeline's entities above confidence thresholds, and their ECE, on a gold DocBin (issue 16, item 2).
 
 usage: python benchmarks/confidence_precision.py MODEL [DEV.spacy]
 
@@ -27,7 +27,11 @@ def scored_entities(model: str, dev: str) -> List[Tuple[Optional[float], bool]]:
 def main(model: str, dev: str = "corpus/ener/dev.spacy") -> None:
     rows = scored_entities(model, dev)
     scored = [(c, ok) for c, ok in rows if c is not None]
+    from spacy_domain_ner.evaluation.calibration import expected_calibration_error
+
     print(f"entities {len(rows)}, with a confidence {len(scored)}")
+    ece = expected_calibration_error([c for c, _ in scored], [ok for _, ok in scored])["ece"]
+    print(f"ECE of every scored entity (NER and knowledge base): {ece:.3f}")
     for threshold in THRESHOLDS:
         kept = [ok for c, ok in scored if c >= threshold]
         print(f"threshold {threshold}: kept {len(kept)}, precision {sum(kept) / max(len(kept), 1):.3f}")

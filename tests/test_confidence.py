@@ -7,8 +7,9 @@ from spacy.tokens import Doc
 from spacy.training import Example
 
 from conftest import LEGAL_TEXTS
-from spacy_domain_ner.evaluation.calibration import calibrate, expected_calibration_error, fit_temperature, plot_reliability
-from spacy_domain_ner.evaluation.confidence import entity_confidence, greedy_entity_scores
+from spacy_domain_ner.evaluation.calibration import (calibrate, expected_calibration_error, fit_isotonic, fit_temperature,
+                                                     plot_reliability, precision_above)
+from spacy_domain_ner.evaluation.confidence import calibrated, check_settings, entity_confidence, greedy_entity_scores
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,29 @@ def test_replay_matches_greedy_ner_without_confidence(trained):
     assert [[(s, e, label) for s, e, label, _ in doc] for doc in replayed] == plain
 
 
+def test_replay_with_preset_entities_and_cached_validity_matches_the_transition_system(trained, monkeypatch):
+    # preset entities (an entity ruler before ner) constrain the valid actions; validity is cached per
+    # validity_key, so the same replay with the cache defeated must choose the same actions and scores
+    from spacy_domain_ner.evaluation import confidence
+
+    def preset(text):
+        doc = trained.make_doc(text)
+        doc.ents = [doc.char_span(0, len(text.split()[0]), label="COURT")]
+        return doc
+
+    texts = [text for text, _ in LEGAL_TEXTS]
+    cached = greedy_entity_scores(trained.get_pipe("ner"), [preset(t) for t in texts])
+    calls = iter(range(10**9))
+    monkeypatch.setattr(confidence, "validity_key", lambda doc, state, label: next(calls))  # never the same key
+    uncached = greedy_entity_scores(trained.get_pipe("ner"), [preset(t) for t in texts])
+    flat = lambda result: [(s, e, label, [(list(scores), best) for scores, best in steps]) for doc in result for s, e, label, steps in doc]
+    assert flat(cached) == flat(uncached)
+    assert all(doc[0][:3] == (0, 1, "COURT") for doc in cached)  # the preset entity is kept
+    with trained.select_pipes(disable=["entity_confidence"]):
+        assert [[(s, e, label) for s, e, label, _ in doc] for doc in cached] == [
+            [(e.start, e.end, e.label_) for e in trained.get_pipe("ner")(preset(t)).ents] for t in texts]
+
+
 def test_entity_confidence_math():
     steps = [(numpy.array([2.0, 0.0]), 0), (numpy.array([1.0, 1.0, 1.0]), 1)]
     p1, p2 = 1 / (1 + math.exp(-2.0)), 1 / 3
@@ -90,20 +114,52 @@ def test_fit_temperature_softens_overconfident_scores():
     assert fit_temperature([]) == 1.0
 
 
+def test_fit_isotonic_maps_scores_to_the_share_correct():
+    # scores 0.9 are right half the time, 0.95 always: the map is monotone and says so
+    mapping = fit_isotonic([0.9, 0.9, 0.95, 0.95, 0.3], [True, False, True, True, False])
+    assert calibrated(0.9, mapping) == pytest.approx(0.5) and calibrated(0.95, mapping) == pytest.approx(1.0)
+    assert calibrated(0.3, mapping) == 0.0 and calibrated(0.99, mapping) == 1.0  # clipped outside the knots
+    assert calibrated(0.6, mapping) == pytest.approx(0.25)  # linear between knots
+    assert calibrated(0.42, None) == 0.42
+    assert fit_isotonic([], []) is None
+    with pytest.raises(ValueError, match="2 confidences but 1"):
+        fit_isotonic([0.1, 0.2], [True])
+
+
+def test_check_settings_rejects_bad_calibration_maps():
+    check_settings(temperature=1.0, aggregate="gmean", calibration={"x": [0.1, 0.5], "y": [0.0, 0.7]})
+    for bad in ({"x": [], "y": []}, {"x": [0.1], "y": [0.1, 0.2]}, {"x": [0.5, 0.1], "y": [0.1, 0.2]},
+                {"x": [0.1, 0.5], "y": [0.7, 0.2]}, {"x": [0.1], "y": [1.5]}):
+        with pytest.raises(ValueError, match="calibration"):
+            check_settings(temperature=1.0, aggregate="gmean", calibration=bad)
+
+
+def test_precision_above_thresholds():
+    rows = precision_above([0.95, 0.85, 0.55, 0.2], [True, False, True, False], thresholds=(0.5, 0.9, 0.99))
+    assert rows == [{"threshold": 0.5, "kept": 3, "share": 0.75, "precision": pytest.approx(2 / 3)},
+                    {"threshold": 0.9, "kept": 1, "share": 0.25, "precision": 1.0},
+                    {"threshold": 0.99, "kept": 0, "share": 0.0, "precision": None}]
+
+
 def test_calibrate_stores_the_temperature_and_plot(trained, tmp_path):
     nlp = trained
     report = calibrate(nlp, gold_docs(nlp))
     assert report["temperature"] == nlp.get_pipe("entity_confidence").cfg["temperature"] > 0
-    assert report["after"]["n"] == report["before"]["n"] > 0
+    assert report["calibration"] == nlp.get_pipe("entity_confidence").cfg["calibration"] is not None
+    assert report["after"]["n"] == report["before"]["n"] == report["cross_validated"]["n"] > 0
+    assert [r["threshold"] for r in report["thresholds"]] == [0.5, 0.6, 0.7, 0.8, 0.9] and report["default_threshold"] == 0.8
     png = plot_reliability(report["after"], tmp_path / "reliability.png")
     assert png.read_bytes().startswith(b"\x89PNG")
     nlp.to_disk(tmp_path / "model")
     loaded = spacy.load(tmp_path / "model")
-    assert loaded.get_pipe("entity_confidence").cfg == nlp.get_pipe("entity_confidence").cfg
+    saved, fitted = loaded.get_pipe("entity_confidence").cfg, nlp.get_pipe("entity_confidence").cfg
+    assert {k: v for k, v in saved.items() if k != "calibration"} == {k: v for k, v in fitted.items() if k != "calibration"}
+    for key in ("x", "y"):  # JSON keeps 10 decimals
+        assert saved["calibration"][key] == pytest.approx(fitted["calibration"][key], abs=1e-9)
     doc = loaded(LEGAL_TEXTS[1][0])
     assert all(0.0 <= ent._.confidence <= 1.0 for ent in doc.ents)
     assert isinstance(doc, Doc)
-    nlp.get_pipe("entity_confidence").cfg["temperature"] = 1.0
+    nlp.get_pipe("entity_confidence").cfg.update(temperature=1.0, calibration=None)
 
 
 def test_add_confidence_cli(trained, tmp_path):
@@ -127,6 +183,8 @@ def test_add_confidence_cli(trained, tmp_path):
     assert nlp.pipe_names == ["entity_confidence", "ner"]
     report = json.loads((tmp_path / "calibration.json").read_text())
     assert nlp.get_pipe("entity_confidence").cfg["temperature"] == report["temperature"]
+    assert nlp.get_pipe("entity_confidence").cfg["calibration"] == report["calibration"]
+    assert "cross-validated" in res.output and "confidence >= 0.8" in res.output
     assert (tmp_path / "reliability.png").read_bytes().startswith(b"\x89PNG")
     res = CliRunner().invoke(app, ["add-confidence", str(tmp_path / "model"), str(tmp_path / "dev.spacy"), str(out), "--ner", "nope"])
     assert res.exit_code == 1 and "no component 'nope'" in res.output

@@ -229,7 +229,7 @@ def test_build_report_missing_pieces_are_notes() -> None:
     assert set(files) == {"report.md", "ablation_f1.png"}
     for note in ("No cross-domain matrix", "Variants without metrics, left out: news.", "No per-label scores on `dev`.",
                  "No robustness results on `dev`", "No training times", "No training meta.json",
-                 "No predictions page"):
+                 "No predictions page", "No entity-confidence calibration"):
         assert note in md
     assert "## Cross-domain matrix" not in md and "## Training" not in md and "predictions.html" not in md
     with pytest.raises(ValueError, match="no metrics files"):
@@ -307,6 +307,27 @@ def test_real_evaluate_output_with_robustness(tmp_path: Path, ruler_pipeline: Pa
     assert "| ruler | 61.00 | – |" in (tmp_path / "report" / "report.md").read_text(encoding="utf8")
 
 
+def calibration_report() -> Dict[str, Any]:
+    """What add-confidence --report writes (calibration.calibrate), for two entities."""
+    from spacy_domain_ner.evaluation.calibration import expected_calibration_error, precision_above
+
+    stage = expected_calibration_error([0.9, 0.4], [True, False])
+    return {"temperature": 2.0, "calibration": {"x": [0.4, 0.9], "y": [0.0, 1.0]}, "before": stage,
+            "after_temperature": stage, "after": expected_calibration_error([1.0, 0.0], [True, False]),
+            "cross_validated": stage, "default_threshold": 0.8, "thresholds": precision_above([0.9, 0.4], [True, False])}
+
+
+def test_build_report_calibration_section() -> None:
+    files = build_report({("legal", "dev"): metrics(0.7)}, calibration=calibration_report())
+    md = files["report.md"]
+    assert "## Entity confidence" in md and "![Reliability diagram](reliability.png)" in md
+    assert files["reliability.png"].startswith(PNG_MAGIC)
+    assert "| ECE | 0.250 | 0.250 | 0.000 | 0.250 |" in md  # ECE raw, tempered, in sample, cross-validated
+    assert "| 0.8 | 1 | 50.00 | 100.00 |" in md and "| 0.9 | 1 | 50.00 | 100.00 |" in md
+    with pytest.raises(ValueError, match="not a report of add-confidence"):
+        build_report({("legal", "dev"): metrics(0.7)}, calibration={"temperature": 1.0})
+
+
 def test_cli_end_to_end(tmp_path: Path, ruler_pipeline: Path) -> None:
     write_metrics(tmp_path / "metrics", CROSS)
     srsly.write_json(tmp_path / "metrics" / "legal.time.json", {"seconds": 300})
@@ -319,12 +340,13 @@ def test_cli_end_to_end(tmp_path: Path, ruler_pipeline: Path) -> None:
     args = ["report", "--metrics-dir", str(tmp_path / "metrics"), "--times", str(tmp_path / "times.json"),
             "--training-dir", str(tmp_path / "training"), "--displacy-model", str(ruler_pipeline),
             "--sentences", str(tmp_path / "s.txt"), "--variants", "legal,news", "-o", str(out)]
-    result = runner.invoke(app, args)
+    srsly.write_json(tmp_path / "calibration.json", calibration_report())
+    result = runner.invoke(app, args + ["--calibration", str(tmp_path / "calibration.json")])
     assert result.exit_code == 0, result.output
     md = (out / "report.md").read_text(encoding="utf8")
     for name in png_names(md):
         assert (out / name).read_bytes().startswith(PNG_MAGIC)
-    assert len(png_names(md)) == 6
+    assert len(png_names(md)) == 7 and "reliability.png" in png_names(md)
     assert md.index("| legal | + domain data") < md.index("| news | baseline")  # --variants order
     assert "| legal | 83.00 | 5.0 |" in md and "| news | – | 30.0 |" in md
     html = (out / "predictions.html").read_text(encoding="utf8")

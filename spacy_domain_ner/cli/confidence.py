@@ -13,13 +13,13 @@ def add_confidence_cli(
     model_dir: Path = typer.Argument(..., help="Trained pipeline directory with a transition-based ner"),
     dev: Path = typer.Argument(..., help="Gold DocBin (.spacy) the temperature is fitted on"),
     output_dir: Path = typer.Argument(..., help="Output pipeline directory (replaced atomically)"),
-    report: Optional[Path] = typer.Option(None, "--report", help="Calibration JSON: temperature, ECE and bins before and after"),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Reliability diagram (PNG) after calibration"),
+    report: Optional[Path] = typer.Option(None, "--report", help="Calibration JSON: temperature, map, ECE and bins before, after and cross-validated, precision above thresholds"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Reliability diagram (PNG), cross-validated (in sample the isotonic map is perfect by construction)"),
     aggregate: str = typer.Option("gmean", "--aggregate", help="gmean or min of the entity's action probabilities"),
     ner: str = typer.Option("ner", "--ner", help="The ner component to score"),
     n_bins: int = typer.Option(10, "--bins", help="Bins of the expected calibration error"),
 ) -> None:
-    """ent._.confidence for every NER entity, with a temperature fitted on dev; reports the ECE."""
+    """ent._.confidence for every NER entity: a temperature and an isotonic map fitted on dev; reports the ECE (in sample and cross-validated)."""
     import spacy
     import srsly
 
@@ -38,9 +38,12 @@ def add_confidence_cli(
         if report is not None:
             srsly.write_json(report, result)
         if plot is not None:
-            plot_reliability(result["after"], plot)
+            plot_reliability(result["cross_validated"], plot, title="Entity confidence (cross-validated)")
     except (OSError, ValueError) as err:
         fail(err)
-    ece = {k: "-" if result[k]["ece"] is None else f"{result[k]['ece']:.3f}" for k in ("before", "after")}
+    ece = {k: "-" if result[k]["ece"] is None else f"{result[k]['ece']:.3f}" for k in ("before", "after", "cross_validated")}
+    default = next(r for r in result["thresholds"] if r["threshold"] == result["default_threshold"])
+    precision = "-" if default["precision"] is None else f"{default['precision']:.3f}"
     typer.echo(f"{output_dir}: temperature {result['temperature']:.3g}, ECE {ece['before']} -> {ece['after']} "
-               f"on {result['after']['n']} predicted entities")
+               f"(cross-validated {ece['cross_validated']}) on {result['after']['n']} predicted entities; "
+               f"precision {precision} of the {default['kept']} at confidence >= {result['default_threshold']} (cross-validated)")

@@ -33,9 +33,12 @@ def report_cli(
     train_log: Optional[List[str]] = typer.Option(None, "--train-log", help="VARIANT=PATH: a training log (JSONL of the training logger) for the learning curves (repeatable; overrides the <variant>.train_log.jsonl files of --metrics-dir)"),
     displacy_model: Optional[str] = typer.Option(None, "--displacy-model", help="Pipeline whose predictions go into predictions.html"),
     sentences: Optional[Path] = typer.Option(None, "--sentences", help="Sentences for the page: .txt (one per line) or .jsonl ('text'); default: built-in legal sentences"),
+    calibration: Optional[Path] = typer.Option(None, "--calibration", help="Calibration JSON of add-confidence --report: the entity-confidence section"),
     title: str = typer.Option("Legal-domain NER: evaluation report", "--title", help="Report title"),
 ) -> None:
     """Cross-domain F1 matrix and gap, ablation F1, per-label F1, robustness, training time and learning curves in one report."""
+    import srsly
+
     from ..evaluation.curves import find_training_logs, load_curves
     from ..evaluation.report import build_report, load_sentences, render_predictions, write_report_dir
     from ..evaluation.results import collect_metrics, load_times, load_training_meta, training_meta_from_metrics
@@ -66,6 +69,7 @@ def report_cli(
             found, sources=sources, in_domain=_pairs(in_domain or [], "--in-domain") or None, general=general,
             legal_test=legal_test, variants=names, times=found_times, training_meta=meta, predictions_html=html,
             title=title, learning_curves=curves,
+            calibration=srsly.read_json(calibration) if calibration is not None else None,
         )
         write_report_dir(files, output)
     except (ValueError, OSError) as err:

@@ -5,7 +5,10 @@ spaCy's `ner` decides greedily, one BILUO action a token, and keeps no scores. T
 same inputs (the transformer's output is already on the docs, so only the NER head runs again):
 at each token a softmax over the *valid* actions' scores (divided by a temperature fitted on dev,
 `fit_temperature`), and an entity's confidence is the geometric mean (or the minimum) of the
-probabilities of the actions that built it. `ner` then sets the same entities, and
+probabilities of the actions that built it, mapped through a monotone calibration map (isotonic
+regression of correctness on that score, fitted on dev by `calibration.calibrate`; the identity
+until fitted): temperature alone cannot calibrate these scores, whose middle range (0.3-0.8) is
+about 50% correct whatever the score (docs/BENCHMARKS.md). `ner` then sets the same entities, and
 `ent._.confidence` reads them back by (start, end, label); an entity that `ner` did not produce
 has None unless its component adds a score (the knowledge base's `legal_knowledge` does).
 
@@ -49,23 +52,41 @@ def greedy_entity_scores(ner: Any, docs: Sequence[Doc]) -> List[List[EntityScore
     """
     moves = ner.moves
     names = [moves.get_class_name(i) for i in range(moves.n_moves)]
-    step = ner.model.predict(list(docs))
-    states = moves.init_batch(list(docs))
+    docs = list(docs)
+    step = ner.model.predict(docs)
+    states = moves.init_batch(docs)
     # per doc: token index -> (valid scores, chosen index among them, action name)
     actions: List[Dict[int, Tuple[numpy.ndarray, int, str]]] = [{} for _ in docs]
+    open_label: List[Optional[str]] = [None for _ in docs]
+    valid_moves: Dict[Tuple, numpy.ndarray] = {}
     active = [(i, s) for i, s in enumerate(states) if not s.is_final()]
     while active:
         scores = ner.model.ops.to_numpy(step.predict([s for _, s in active]))
         for (i, state), row in zip(active, scores):
-            valid = numpy.array([moves.is_valid(state, name) for name in names], dtype=bool)
-            choices = numpy.flatnonzero(valid)
+            key = validity_key(docs[i], state, open_label[i])
+            choices = valid_moves.get(key)
+            if choices is None:  # asking the transition system per action is half the cost: once per kind of state
+                choices = valid_moves[key] = numpy.flatnonzero([moves.is_valid(state, name) for name in names])
             best = int(numpy.argmax(row[choices]))  # the first best valid action, as spaCy's greedy parse takes
             name = names[choices[best]]
             actions[i][state.B(0)] = (row[choices].astype("float64"), best, name)
+            move, _, label = name.partition("-")
+            open_label[i] = label if move in ("B", "I") else None
             moves.apply_transition(state, name)
         active = [(i, s) for i, s in active if not s.is_final()]
     step.clear_memory()
     return [_entities(doc_actions) for doc_actions in actions]
+
+
+def validity_key(doc: Doc, state: Any, open_label: Optional[str]) -> Tuple:
+    """What the validity of the NER's actions depends on (spaCy's `ner.pyx`, BILUO): the open
+    entity's label, whether the state is at the last token, and the preset entity tag, sentence
+    start and whitespace of the first two buffer tokens."""
+    b0, b1 = state.B(0), state.B(1)
+    token = doc[b0]
+    after = doc[b1] if b1 != -1 else None
+    return (open_label, token.ent_iob, token.ent_type, token.is_sent_start, token.is_space,
+            None if after is None else (after.ent_iob, after.ent_type, after.is_sent_start, after.is_space))
 
 
 def _entities(actions: Dict[int, Tuple[numpy.ndarray, int, str]]) -> List[EntityScores]:
@@ -82,6 +103,19 @@ def _entities(actions: Dict[int, Tuple[numpy.ndarray, int, str]]) -> List[Entity
             entities.append((start, token + 1, label, steps))
             start = None
     return entities
+
+
+def calibrated(confidence: float, calibration: Optional[Dict[str, List[float]]]) -> float:
+    """Map a raw confidence through a fitted calibration map (piecewise linear between its knots).
+
+    confidence (float): The raw confidence, in [0, 1].
+    calibration (Optional[Dict[str, List[float]]]): Knots {"x": increasing raw scores, "y": the
+        share correct at each}; None is the identity.
+    RETURNS (float): The calibrated confidence, in [0, 1].
+    """
+    if calibration is None:
+        return confidence
+    return float(numpy.clip(numpy.interp(confidence, calibration["x"], calibration["y"]), 0.0, 1.0))
 
 
 def entity_confidence(steps: Sequence[Tuple[numpy.ndarray, int]], *, temperature: float = 1.0, aggregate: str = "gmean") -> float:
@@ -107,7 +141,13 @@ class EntityConfidence:
     def __init__(self, nlp: Language, name: str, *, ner: str, temperature: float, aggregate: str) -> None:
         check_settings(temperature=temperature, aggregate=aggregate)
         self.nlp, self.name = nlp, name
-        self.cfg = {"ner": ner, "temperature": temperature, "aggregate": aggregate}
+        # "calibration" is fitted on dev and saved with the component (cfg.json), not set in the config
+        self.cfg: Dict[str, Any] = {"ner": ner, "temperature": temperature, "aggregate": aggregate, "calibration": None}
+
+    def score(self, steps: Sequence[Tuple[numpy.ndarray, int]]) -> float:
+        """An entity's calibrated confidence from its actions' scores (see the module docstring)."""
+        raw = entity_confidence(steps, temperature=self.cfg["temperature"], aggregate=self.cfg["aggregate"])
+        return calibrated(raw, self.cfg["calibration"])
 
     def __call__(self, doc: Doc) -> Doc:
         return next(self.pipe([doc]))
@@ -116,9 +156,7 @@ class EntityConfidence:
         ner = self.nlp.get_pipe(self.cfg["ner"])
         for batch in minibatch(docs, size=batch_size):
             for doc, entities in zip(batch, greedy_entity_scores(ner, batch)):
-                doc._.ent_confidences = [
-                    [start, end, label, entity_confidence(steps, temperature=self.cfg["temperature"], aggregate=self.cfg["aggregate"])]
-                    for start, end, label, steps in entities]
+                doc._.ent_confidences = [[start, end, label, self.score(steps)] for start, end, label, steps in entities]
                 yield doc
 
     def to_disk(self, path: Path, *, exclude: Iterable[str] = ()) -> None:
@@ -131,13 +169,19 @@ class EntityConfidence:
         import srsly
 
         cfg = srsly.read_json(Path(path) / "cfg.json")
-        check_settings(temperature=cfg["temperature"], aggregate=cfg["aggregate"])
+        check_settings(temperature=cfg["temperature"], aggregate=cfg["aggregate"], calibration=cfg.get("calibration"))
         self.cfg.update(cfg)
         return self
 
 
-def check_settings(*, temperature: float, aggregate: str) -> None:
-    """Raise ValueError on a temperature <= 0 or an unknown aggregate."""
+def check_settings(*, temperature: float, aggregate: str, calibration: Optional[Dict[str, List[float]]] = None) -> None:
+    """Raise ValueError on a temperature <= 0, an unknown aggregate or a malformed calibration map."""
+    if calibration is not None:
+        x, y = calibration.get("x"), calibration.get("y")
+        if not x or not isinstance(x, list) or not isinstance(y, list) or len(x) != len(y):
+            raise ValueError(f"calibration must have lists 'x' and 'y' of one non-zero length, not {calibration!r}")
+        if any(b < a for a, b in zip(x, x[1:])) or any(b < a for a, b in zip(y, y[1:])) or not all(0 <= v <= 1 for v in y):
+            raise ValueError("calibration 'x' and 'y' must be non-decreasing and 'y' in [0, 1]")
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, not {temperature}")
     if aggregate not in AGGREGATES:

@@ -27,7 +27,10 @@ with a line saying so:
   `training/<variant>/model-best/meta.json`) and training time;
 - learning curves: dev F1 against training step and training minutes, one line per
   variant, from the training logs (`<variant>.train_log.jsonl` in a metrics directory;
-  see `curves`).
+  see `curves`);
+- entity confidence: the calibration report of `add-confidence` (ECE before, after the
+  temperature, after the isotonic map in sample and cross-validated; precision above
+  thresholds) with the cross-validated reliability diagram.
 Scores are shown in % (gaps in points); the functions return fractions.
 """
 import warnings
@@ -39,6 +42,7 @@ from spacy.language import Language
 
 from ..io.atomic import replace_directory
 from ..io.jsonl import parse_jsonl, read_utf8, split_lines
+from .calibration import reliability_png
 from .charts import grouped_bars_png, heatmap_png
 from .curves import CURVES_PNG, CurvePoint, curve_summary, learning_curves_png
 from .markdown import pct, points, safe_name, table
@@ -112,6 +116,28 @@ def _curves_section(curves: Mapping[str, Sequence[CurvePoint]], variants: Sequen
          s["last_step"], "–" if s["minutes"] is None else f"{s['minutes']:.1f}"] for v, s in summaries.items()])
 
 
+def _calibration_section(calibration: Mapping[str, Any], files: Files) -> List[str]:
+    try:
+        stages = {k: calibration[k] for k in ("before", "after_temperature", "after", "cross_validated")}
+        rows = calibration["thresholds"]
+    except (KeyError, TypeError):
+        raise ValueError("calibration: not a report of add-confidence (before, after_temperature, after, "
+                         "cross_validated, thresholds)") from None
+    files["reliability.png"] = reliability_png(stages["cross_validated"], title="Entity confidence (cross-validated)")
+    ece = {k: "–" if v.get("ece") is None else f"{v['ece']:.3f}" for k, v in stages.items()}
+    lines = ["## Entity confidence", "",
+             f"`ent._.confidence` of {stages['after']['n']} predicted entities against exact-match correctness: "
+             f"temperature {calibration.get('temperature', float('nan')):.3g}, then an isotonic map. Cross-validated: "
+             "fitted on one half of the dev docs, measured on the other.", "",
+             "![Reliability diagram](reliability.png)", ""]
+    lines += table(["", "raw", "temperature", "isotonic (in sample)", "isotonic (cross-validated)"],
+                   [["ECE", ece["before"], ece["after_temperature"], ece["after"], ece["cross_validated"]]])
+    lines += [f"Precision above a threshold (cross-validated; the README's default is {calibration.get('default_threshold')}):", ""]
+    lines += table(["threshold", "kept", "share", "precision"], [
+        [r["threshold"], r["kept"], pct(r["share"]), pct(r["precision"])] for r in rows])
+    return lines + [""]
+
+
 def build_report(
     metrics: Mapping[Key, Mapping[str, Any]], *, sources: Optional[Mapping[Key, Path]] = None,
     in_domain: Optional[Mapping[str, str]] = None, general: str = "news", legal_test: str = "legal",
@@ -119,6 +145,7 @@ def build_report(
     training_meta: Optional[Mapping[str, Mapping[str, Any]]] = None, predictions_html: Optional[str] = None,
     title: str = "Legal-domain NER: evaluation report",
     learning_curves: Optional[Mapping[str, Sequence[CurvePoint]]] = None,
+    calibration: Optional[Mapping[str, Any]] = None,
 ) -> Files:
     """The report's files: report.md, the PNG charts and predictions.html (when given).
 
@@ -132,6 +159,7 @@ def build_report(
     title (str): The report's title.
     learning_curves (Optional[Mapping[str, Sequence[CurvePoint]]]): Training-log points per model
         (`curves.load_curves`); the variants without one are skipped with a note.
+    calibration (Optional[Mapping[str, Any]]): The JSON of `add-confidence --report`.
     RETURNS (Files): file name -> text (report.md, predictions.html) or PNG bytes.
     """
     if not metrics:
@@ -224,6 +252,10 @@ def build_report(
         notes.append("No training meta.json scores (`training_performance` in the metrics files, or `--training-dir`).")
     curve_variants = list(variants) if variants is not None else order_variants(all_models | set(learning_curves or {}))
     lines += _curves_section(learning_curves or {}, curve_variants, files, notes)
+    if calibration is not None:
+        lines += _calibration_section(calibration, files)
+    else:
+        notes.append("No entity-confidence calibration (`--calibration`, the report of `add-confidence`).")
 
     if predictions_html is not None:
         files["predictions.html"] = predictions_html
