@@ -343,3 +343,7 @@ def test_add_knowledge_cli_writes_atomically(tmp_path):
     result = CliRunner().invoke(app, ["add-knowledge", str(model_dir), str(kb_path), str(tmp_path / "o2"), "--any-labels",
                                       "--mode", "trusted", "--exclude-groups", ""])
     assert result.exit_code == 0 and spacy.load(tmp_path / "o2").get_pipe("legal_knowledge").cfg["mode"] == "trusted"
+    result = CliRunner().invoke(app, ["add-knowledge", str(model_dir), str(kb_path), str(tmp_path / "o3"), "--consistency", "true"])
+    assert result.exit_code == 0 and spacy.load(tmp_path / "o3").pipe_names == ["ner", "legal_knowledge", "entity_consistency"]
+    result = CliRunner().invoke(app, ["add-knowledge", str(model_dir), str(kb_path), str(tmp_path / "o4"), "--consistency", "yes"])
+    assert result.exit_code == 1 and "--consistency takes true or false" in result.output

@@ -72,6 +72,7 @@ def add_knowledge_cli(
     case_sensitive: bool = typer.Option(True, "--case-sensitive/--case-insensitive", help="Default for phrases that do not say"),
     trusted_precision: float = typer.Option(0.9, "--trusted-precision", help="Least precision of an overriding entry in trusted mode"),
     strict_labels: bool = typer.Option(True, "--strict-labels/--any-labels", help="Fail on KB labels the ner does not know"),
+    consistency: str = typer.Option("false", "--consistency", metavar="true|false", help="true: also add entity_consistency last (a Doc's entity strings label their other mentions)"),
 ) -> None:
     """Add the legal_knowledge component after ner to a trained pipeline, without retraining."""
     import spacy
@@ -80,6 +81,8 @@ def add_knowledge_cli(
     from ..knowledge.kb import KnowledgeError
 
     try:
+        if consistency.lower() not in ("true", "false"):
+            raise ValueError(f"--consistency takes true or false, not {consistency!r}")
         if not model_dir.is_dir():
             raise ValueError(f"{model_dir}: no such pipeline directory")
         nlp = spacy.load(model_dir)
@@ -87,6 +90,10 @@ def add_knowledge_cli(
             nlp, kb_path=kb, mode=mode, name=name, exclude_groups=_groups(exclude_groups), case_sensitive=case_sensitive,
             trusted_precision=trusted_precision, strict_labels=strict_labels,
         )
+        if consistency.lower() == "true":
+            if "entity_consistency" in nlp.pipe_names:
+                nlp.remove_pipe("entity_consistency")
+            nlp.add_pipe("entity_consistency", last=True)
         replace_directory(output_dir, nlp.to_disk)
     except (KnowledgeError, ValueError, OSError) as err:
         fail(err)
