@@ -2,7 +2,7 @@
 
 usage:
   python benchmarks/issue13_checks.py alignment DEV.spacy              # gold entities no token span of the tokenizer matches
-  python benchmarks/issue13_checks.py consistency MODEL DEV.spacy      # F1 before/after propagating predicted strings in a Doc
+  python benchmarks/issue13_checks.py consistency MODEL DEV.spacy      # F1 before/after the entity_consistency component
   python benchmarks/issue13_checks.py errors MODEL DEV.spacy LABEL     # most frequent missed and spurious entities of a label
   python benchmarks/issue13_checks.py nocase-config OUT.cfg            # configs/ner_hybrid.cfg without the case features
 """
@@ -13,9 +13,8 @@ from typing import List
 
 import spacy
 from spacy.scorer import Scorer
-from spacy.tokens import Doc, DocBin, Span
+from spacy.tokens import Doc, DocBin
 from spacy.training import Example
-from spacy.util import filter_spans
 
 from spacy_domain_ner.models.tokenizer import add_legal_suffixes
 
@@ -31,30 +30,17 @@ def alignment(dev: str) -> None:
         print(f"{name}: {bad} of {sum(len(d.ents) for d in docs)} gold entities match no token span")
 
 
-def propagate(doc: Doc) -> Doc:
-    """Label every other mention of a predicted entity string (with a capital) like its majority label."""
-    labels = collections.defaultdict(collections.Counter)
-    for ent in doc.ents:
-        if any(c.isupper() for c in ent.text) and len(ent.text) >= 2:
-            labels[tuple(t.text for t in ent)][ent.label_] += 1
-    spans, taken = list(doc.ents), {i for e in doc.ents for i in range(e.start, e.end)}
-    for key, counts in labels.items():
-        label, n = counts.most_common(1)[0][0], len(key)
-        for i in range(len(doc) - n + 1):
-            if tuple(t.text for t in doc[i : i + n]) == key and not taken.intersection(range(i, i + n)):
-                spans.append(Span(doc, i, i + n, label=label))
-                taken.update(range(i, i + n))
-    doc.ents = filter_spans(spans)
-    return doc
-
-
 def consistency(model: str, dev: str) -> None:
+    """Dev F1 (and per label) of the pipeline as it is and with the entity_consistency component last."""
     nlp = spacy.load(model)
     gold = gold_docs(dev, nlp)
     preds = list(nlp.pipe([g.text for g in gold], batch_size=32))
-    for name, docs in (("as predicted", preds), ("propagated", [propagate(Doc(nlp.vocab).from_bytes(p.to_bytes())) for p in preds])):
+    consistency = nlp.add_pipe("entity_consistency", last=True) if "entity_consistency" not in nlp.pipe_names else nlp.get_pipe("entity_consistency")
+    propagated = [consistency(Doc(nlp.vocab).from_bytes(p.to_bytes())) for p in preds]
+    for name, docs in (("as predicted", preds), ("+ entity_consistency", propagated)):
         scores = Scorer.score_spans([Example(p, g) for p, g in zip(docs, gold)], "ents")
-        print(f"{name}: P {scores['ents_p']:.4f} R {scores['ents_r']:.4f} F {scores['ents_f']:.4f}")
+        per_label = " ".join(f"{k} {v['f']:.3f}" for k, v in sorted(scores["ents_per_type"].items()))
+        print(f"{name}: P {scores['ents_p']:.4f} R {scores['ents_r']:.4f} F {scores['ents_f']:.4f} | {per_label}")
 
 
 def errors(model: str, dev: str, label: str) -> None:

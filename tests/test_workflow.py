@@ -64,6 +64,9 @@ def test_cross_domain_report(project):
     pngs = list(report_dir.glob("*.png"))
     assert pngs and all(p.read_bytes().startswith(b"\x89PNG") for p in pngs)
     assert all(p.name in report for p in pngs)
+    assert "## Entity confidence" in report and (report_dir / "reliability.png").is_file()
+    calibration = srsly.read_json(project / "metrics" / "calibration" / "fusion.json")
+    assert 0.0 <= calibration["cross_validated"]["ece"] <= 1.0
     assert "<html" in (report_dir / "predictions.html").read_text().lower()
 
 
@@ -87,13 +90,15 @@ def test_wheels_install_alone_and_load_offline_in_fresh_venv(project, tmp_path):
         "assert 'spacy-domain-ner==0.1.0' in importlib.metadata.requires('en_legal_ner'), importlib.metadata.requires('en_legal_ner')\n"
         "nlp = spacy.load('en_legal_ner')\n"
         "doc = nlp('The Securities and Exchange Commission sued Acme Holdings, Inc. in New York.')\n"
-        "assert nlp.pipe_names == ['transformer', 'ner', 'legal_knowledge'], nlp.pipe_names\n"
+        "assert nlp.pipe_names == ['transformer', 'entity_confidence', 'ner', 'legal_knowledge', 'entity_consistency'], nlp.pipe_names\n"
+        "assert nlp.get_pipe('entity_confidence').cfg['calibration'] is not None\n"  # fitted on dev by calibrate
         "from spacy_domain_ner.models.quantize import quantized_components\n"
         "assert quantized_components(nlp) == ['transformer']\n"  # package_int8: int8 from spacy.load alone
         "kb = nlp.get_pipe('legal_knowledge')\n"
         "assert kb.cfg['mode'] == 'override' and len(kb.entries) > 200, (kb.cfg, len(kb.entries))\n"
         "sec = nlp('The Securities and Exchange Commission filed suit.')\n"
         "assert ('Securities and Exchange Commission', 'GOVERNMENT') in [(e.text, e.label_) for e in sec.ents], sec.ents\n"
+        "assert all(0.0 <= e._.confidence <= 1.0 for e in list(doc.ents) + list(sec.ents)), [(e.text, e._.confidence) for e in doc.ents]\n"
         "assert doc.has_annotation('ENT_IOB')\n"
         "print(nlp.meta['name'], sorted(nlp.get_pipe('ner').labels))\n"
     )
@@ -166,14 +171,15 @@ def test_reruns_exactly_the_commands_a_change_reaches(tmp_path):
 
     assert run_all() == config["workflows"]["all"]
     assert run_all() == []
-    downstream_of_training = ["evaluate", "evaluate-cross", "knowledge", "report", "package"]
+    downstream_of_training = ["evaluate", "evaluate-cross", "knowledge", "calibrate", "report", "package"]
     for touched, expected in (
         ("spacy_domain_ner/evaluation/report.py", ["report", "package"]),  # the plugin wheel holds every module
         ("spacy_domain_ner/models/bucketing.py", ["train", "train-news", *downstream_of_training]),
         ("configs/ner_trf.cfg", ["train", "train-news", *downstream_of_training]),
-        ("assets/news_sample.jsonl", ["convert-news", "train-news", "evaluate-cross", "knowledge", "report", "package"]),
-        ("configs/labels/ener_to_conll.json", ["evaluate-cross", "knowledge", "report", "package"]),
-        ("assets/knowledge/legal_kb.jsonl", ["knowledge", "report", "package"]),
+        ("assets/news_sample.jsonl", ["convert-news", "train-news", "evaluate-cross", "knowledge", "calibrate", "report", "package"]),
+        ("configs/labels/ener_to_conll.json", ["evaluate-cross", "knowledge", "calibrate", "report", "package"]),
+        ("assets/knowledge/legal_kb.jsonl", ["knowledge", "calibrate", "report", "package"]),
+        ("spacy_domain_ner/evaluation/calibration.py", ["calibrate", "report", "package"]),
     ):
         with (tmp_path / touched).open("a", encoding="utf8") as file:
             file.write("\n")
