@@ -47,7 +47,12 @@ checkpoint is marked done, the partial files are renamed to OUT and ERRORS (os.r
 the summary JSON is written (temp + rename) and the checkpoint and id store are removed; a
 run killed during that step is finished by `resume`. A record's outcome depends only on the
 record, the ids before it and the settings, so a resumed run writes the same bytes as an
-uninterrupted one, whatever the batch size, process count or engine.
+uninterrupted one with the same batch size (a resumed run restarts at a batch boundary, so its
+batches are the same), and whatever the batch size, process count or engine when the pipeline's
+output for a text does not depend on the other texts of its batch. A transformer pipeline
+quantized to int8 at load is not such a pipeline: dynamic quantization scales the activations of
+the whole batch, so 21 of the 510 CUAD contracts (7 of 99,521 entities) came out differently with
+batches of 8 and of 16 (docs/BENCHMARKS.md).
 
 Resume requires the same settings and the same, unchanged input (path, size, mtime, first
 64 KiB); batch size, process count and engine may change.

@@ -36,6 +36,7 @@ def add_confidence_cli(
         result = calibrate(nlp, load_gold(dev), n_bins=n_bins)
         replace_directory(output_dir, nlp.to_disk)
         if report is not None:
+            report.parent.mkdir(parents=True, exist_ok=True)
             srsly.write_json(report, result)
         if plot is not None:
             plot_reliability(result["cross_validated"], plot, title="Entity confidence (cross-validated)")
