@@ -27,14 +27,13 @@ def scored_entities(model: str, dev: str) -> List[Tuple[Optional[float], bool]]:
 def main(model: str, dev: str = "corpus/ener/dev.spacy") -> None:
     rows = scored_entities(model, dev)
     scored = [(c, ok) for c, ok in rows if c is not None]
-    from spacy_domain_ner.evaluation.calibration import expected_calibration_error
+    from spacy_domain_ner.evaluation.calibration import expected_calibration_error, precision_above
 
+    confidences, correct = [c for c, _ in scored], [ok for _, ok in scored]
     print(f"entities {len(rows)}, with a confidence {len(scored)}")
-    ece = expected_calibration_error([c for c, _ in scored], [ok for _, ok in scored])["ece"]
-    print(f"ECE of every scored entity (NER and knowledge base): {ece:.3f}")
-    for threshold in THRESHOLDS:
-        kept = [ok for c, ok in scored if c >= threshold]
-        print(f"threshold {threshold}: kept {len(kept)}, precision {sum(kept) / max(len(kept), 1):.3f}")
+    print(f"ECE of every scored entity (NER and knowledge base): {expected_calibration_error(confidences, correct)['ece']:.3f}")
+    for row in precision_above(confidences, correct, thresholds=THRESHOLDS):
+        print(f"threshold {row['threshold']}: kept {row['kept']}, precision {row['precision'] or 0.0:.3f}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from typing import List, Optional
 import typer
 
 from ..io.atomic import replace_directory
-from ._app import app, fail
+from ._app import app, fail, true_or_false
 
 
 def _groups(value: str) -> List[str]:
@@ -81,8 +81,7 @@ def add_knowledge_cli(
     from ..knowledge.kb import KnowledgeError
 
     try:
-        if consistency.lower() not in ("true", "false"):
-            raise ValueError(f"--consistency takes true or false, not {consistency!r}")
+        add_consistency = true_or_false(consistency, "--consistency")
         if not model_dir.is_dir():
             raise ValueError(f"{model_dir}: no such pipeline directory")
         nlp = spacy.load(model_dir)
@@ -90,7 +89,7 @@ def add_knowledge_cli(
             nlp, kb_path=kb, mode=mode, name=name, exclude_groups=_groups(exclude_groups), case_sensitive=case_sensitive,
             trusted_precision=trusted_precision, strict_labels=strict_labels,
         )
-        if consistency.lower() == "true":
+        if add_consistency:
             if "entity_consistency" in nlp.pipe_names:
                 nlp.remove_pipe("entity_consistency")
             nlp.add_pipe("entity_consistency", last=True)

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, fail
+from ._app import app, fail, true_or_false
 
 
 @app.command("package")
@@ -20,9 +20,7 @@ def package_cli(
     from ..packaging import package_pipeline
 
     try:
-        if int8.lower() not in ("true", "false"):
-            raise ValueError(f"--int8 takes true or false, not {int8!r}")
-        quantize = "qint8" if int8.lower() == "true" else None
+        quantize = "qint8" if true_or_false(int8, "--int8") else None
         wheels = package_pipeline(model, output_dir, name=name, version=version, source=source, quantize=quantize)
     except (RuntimeError, ValueError) as err:
         fail(err)

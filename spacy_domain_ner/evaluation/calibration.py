@@ -226,10 +226,11 @@ def calibrate(nlp: Language, gold_docs: Sequence[Doc], *, name: str = "entity_co
         held_out_correct += [c for _, c in score_on]
     temperature, mapping = fit_calibration(predictions, aggregate=aggregate)
     component.cfg.update(temperature=temperature, calibration=mapping)
+    tempered = apply_calibration(predictions, temperature=temperature, calibration=None, aggregate=aggregate)
     return {
         "temperature": temperature, "calibration": mapping, "before": before,
-        "after_temperature": ece(apply_calibration(predictions, temperature=temperature, calibration=None, aggregate=aggregate), correct),
-        "after": ece(apply_calibration(predictions, temperature=temperature, calibration=mapping, aggregate=aggregate), correct),
+        "after_temperature": ece(tempered, correct),
+        "after": ece([calibrated(c, mapping) for c in tempered], correct),
         "cross_validated": ece(held_out, held_out_correct),
         "default_threshold": DEFAULT_THRESHOLD, "thresholds": precision_above(held_out, held_out_correct),
     }

@@ -35,7 +35,6 @@ def consistent_entities(doc: Doc, *, min_chars: int = 2, require_upper: bool = T
     """
     allowed = None if labels is None else set(labels)
     votes: Dict[Key, collections.Counter] = collections.defaultdict(collections.Counter)
-    first: Dict[Key, str] = {}
     best: Dict[Key, Optional[float]] = {}
     kb_ids: Dict[Key, str] = {}
     for ent in doc.ents:
@@ -45,7 +44,6 @@ def consistent_entities(doc: Doc, *, min_chars: int = 2, require_upper: bool = T
             continue
         key = tuple(t.text for t in ent)
         votes[key][ent.label_] += 1
-        first.setdefault(key, ent.label_)
         if ent.kb_id_:
             kb_ids.setdefault(key, ent.kb_id_)
         confidence = ent._.confidence
@@ -53,6 +51,8 @@ def consistent_entities(doc: Doc, *, min_chars: int = 2, require_upper: bool = T
             best[key] = max(confidence, best.get(key) or 0.0)
     if not votes:
         return []
+    # most_common keeps insertion order among equal counts: a tie goes to the first mention's label
+    label_of = {key: counts.most_common(1)[0][0] for key, counts in votes.items()}
     taken = [False] * len(doc)
     for ent in doc.ents:
         taken[ent.start:ent.end] = [True] * len(ent)
@@ -64,9 +64,7 @@ def consistent_entities(doc: Doc, *, min_chars: int = 2, require_upper: bool = T
         for key in by_first_token.get(token.text, ()):
             end = i + len(key)
             if end <= len(doc) and not any(taken[i:end]) and tuple(t.text for t in doc[i:end]) == key:
-                top = max(votes[key].values())
-                label = first[key] if votes[key][first[key]] == top else votes[key].most_common(1)[0][0]
-                added.append((Span(doc, i, end, label=label, kb_id=kb_ids.get(key, "")), best.get(key)))
+                added.append((Span(doc, i, end, label=label_of[key], kb_id=kb_ids.get(key, "")), best.get(key)))
                 taken[i:end] = [True] * len(key)
                 break
     return added
