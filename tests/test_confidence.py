@@ -152,10 +152,7 @@ def test_calibrate_stores_the_temperature_and_plot(trained, tmp_path):
     assert png.read_bytes().startswith(b"\x89PNG")
     nlp.to_disk(tmp_path / "model")
     loaded = spacy.load(tmp_path / "model")
-    saved, fitted = loaded.get_pipe("entity_confidence").cfg, nlp.get_pipe("entity_confidence").cfg
-    assert {k: v for k, v in saved.items() if k != "calibration"} == {k: v for k, v in fitted.items() if k != "calibration"}
-    for key in ("x", "y"):  # JSON keeps 10 decimals
-        assert saved["calibration"][key] == pytest.approx(fitted["calibration"][key], abs=1e-9)
+    assert loaded.get_pipe("entity_confidence").cfg == nlp.get_pipe("entity_confidence").cfg  # floats saved exactly
     doc = loaded(LEGAL_TEXTS[1][0])
     assert all(0.0 <= ent._.confidence <= 1.0 for ent in doc.ents)
     assert isinstance(doc, Doc)

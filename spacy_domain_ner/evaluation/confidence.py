@@ -160,15 +160,17 @@ class EntityConfidence:
                 yield doc
 
     def to_disk(self, path: Path, *, exclude: Iterable[str] = ()) -> None:
-        import srsly
+        import json
 
         Path(path).mkdir(parents=True, exist_ok=True)
-        srsly.write_json(Path(path) / "cfg.json", self.cfg)
+        # the standard library round-trips floats exactly (srsly's writer keeps 10 digits and its reader
+        # may miss the last bit): the loaded temperature and map are the fitted ones
+        (Path(path) / "cfg.json").write_text(json.dumps(self.cfg, indent=2), encoding="utf8")
 
     def from_disk(self, path: Path, *, exclude: Iterable[str] = ()) -> "EntityConfidence":
-        import srsly
+        import json
 
-        cfg = srsly.read_json(Path(path) / "cfg.json")
+        cfg = json.loads((Path(path) / "cfg.json").read_text(encoding="utf8"))
         check_settings(temperature=cfg["temperature"], aggregate=cfg["aggregate"], calibration=cfg.get("calibration"))
         self.cfg.update(cfg)
         return self
