@@ -50,6 +50,10 @@ for variant in sys.argv[3:]:
     ids = [json.loads(line)["id"] for line in (out / f"{variant}.jsonl").open()]
     print(f"{variant}: input {n_in} = output {n_out} + errors {n_err}: {n_in == n_out + n_err}; "
           f"duplicate ids {len(ids) - len(set(ids))}; summary {json.dumps({k: s[k] for k in ('records', 'annotated', 'errors')})}")
+    if variant != "local":
+        with (out / "local.jsonl").open() as a, (out / f"{variant}.jsonl").open() as b:
+            differ = sum(x != y for x, y in zip(a, b))
+        print(f"{variant}: {differ} records differ from the one-process run")
     review = out / f"{variant}.review.jsonl"
     if review.exists():
         kept = sum(len(json.loads(line)["entities"]) for line in (out / f"{variant}.jsonl").open())
