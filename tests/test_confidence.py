@@ -186,3 +186,24 @@ def test_add_confidence_cli(trained, tmp_path):
     assert (tmp_path / "reliability.png").read_bytes().startswith(b"\x89PNG")
     res = CliRunner().invoke(app, ["add-confidence", str(tmp_path / "model"), str(tmp_path / "dev.spacy"), str(out), "--ner", "nope"])
     assert res.exit_code == 1 and "no component 'nope'" in res.output
+
+
+def test_span_confidence_follows_the_scores_list():
+    # `Span._.confidence` reads an index of Doc._.ent_confidences that must follow the list.
+    from spacy.tokens import DocBin
+    nlp = spacy.blank("en")
+    doc = nlp("Acme Corp sued Beta LLC in Ohio .")
+    acme, beta = doc[0:2], doc[3:5]
+    assert acme._.confidence is None  # no scores yet
+    doc._.ent_confidences = [[0, 2, "", 0.25]]
+    assert acme._.confidence == 0.25 and beta._.confidence is None
+    doc._.ent_confidences.append([3, 5, "", 0.5])  # grown in place
+    assert beta._.confidence == 0.5
+    doc._.ent_confidences[0][3] = 0.75  # changed in place
+    assert acme._.confidence == 0.75
+    doc._.ent_confidences = [[0, 2, "ORG", 0.125], [0, 2, "ORG", 0.9]]  # replaced; label must match
+    assert acme._.confidence is None
+    acme_org = doc.char_span(0, 9, label="ORG")
+    assert acme_org._.confidence == 0.125  # the first entry wins, as before the index
+    restored = list(DocBin(docs=[doc], store_user_data=True).get_docs(nlp.vocab))[0]
+    assert restored.char_span(0, 9, label="ORG")._.confidence == 0.125

@@ -16,6 +16,7 @@ has None unless its component adds a score (the knowledge base's `legal_knowledg
 (entity confidence against exact-match correctness on a gold DocBin).
 """
 import math
+import weakref
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -32,11 +33,24 @@ if not Doc.has_extension("ent_confidences"):
     Doc.set_extension("ent_confidences", default=None)  # [[start, end, label, confidence], ...]
 
 
+# Per Doc: (the scores list it was built from, its length, {(start, end, label): entry}). Rebuilt
+# when the list is replaced or grows, so each entity's lookup is O(1) instead of a scan of the list.
+_INDEX: "weakref.WeakKeyDictionary[Doc, Tuple[Sequence, int, Dict[Tuple[int, int, str], Sequence]]]" = weakref.WeakKeyDictionary()
+
+
 def _span_confidence(span: Span) -> Optional[float]:
-    for start, end, label, confidence in span.doc._.ent_confidences or ():
-        if start == span.start and end == span.end and label == span.label_:
-            return confidence
-    return None
+    doc = span.doc
+    scores = doc._.ent_confidences
+    if not scores:
+        return None
+    cached = _INDEX.get(doc)
+    if cached is None or cached[0] is not scores or cached[1] != len(scores):
+        index: Dict[Tuple[int, int, str], Sequence] = {}
+        for entry in scores:
+            index.setdefault((entry[0], entry[1], entry[2]), entry)  # the first entry wins, as a scan would
+        cached = _INDEX[doc] = (scores, len(scores), index)
+    entry = cached[2].get((span.start, span.end, span.label_))
+    return None if entry is None else entry[3]  # read now: a confidence changed in place is seen
 
 
 if not Span.has_extension("confidence"):
