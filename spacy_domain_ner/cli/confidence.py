@@ -4,7 +4,7 @@ from typing import Optional
 
 import typer
 
-from ..io.atomic import replace_directory
+from ..io.atomic import replace_directory, write_json_atomic
 from ._app import app, fail
 
 
@@ -21,7 +21,6 @@ def add_confidence_cli(
 ) -> None:
     """ent._.confidence for every NER entity: a temperature and an isotonic map fitted on dev; reports the ECE (in sample and cross-validated)."""
     import spacy
-    import srsly
 
     from ..evaluation.calibration import calibrate, plot_reliability
     from ..evaluation.evaluate import load_gold
@@ -36,8 +35,7 @@ def add_confidence_cli(
         result = calibrate(nlp, load_gold(dev), n_bins=n_bins)
         replace_directory(output_dir, nlp.to_disk)
         if report is not None:
-            report.parent.mkdir(parents=True, exist_ok=True)
-            srsly.write_json(report, result)
+            write_json_atomic(report, result)  # exact floats: the report's map is the saved one
         if plot is not None:
             plot_reliability(result["cross_validated"], plot, title="Entity confidence (cross-validated)")
     except (OSError, ValueError) as err:

@@ -4,7 +4,7 @@ from typing import List, Optional
 
 import typer
 
-from ..io.atomic import replace_directory
+from ..io.atomic import replace_directory, write_json_atomic
 from ._app import app, fail, true_or_false
 
 
@@ -26,7 +26,6 @@ def mine_kb_cli(
 ) -> None:
     """Mine a dictionary of unambiguous entity strings, merged with a curated KB if given."""
     import spacy
-    import srsly
     from spacy.tokens import DocBin
     from tqdm import tqdm
 
@@ -47,7 +46,7 @@ def mine_kb_cli(
             result["merge"] = merge_report
         write_kb(entries, output)
         if report is not None:
-            srsly.write_json(report, result)
+            write_json_atomic(report, result)
     except (KnowledgeError, ValueError) as err:
         fail(err)
     typer.echo(f"{output}: {len(entries)} entries ({mined_report['kept']} of {mined_report['candidates']} mined strings kept)")
