@@ -1,4 +1,4 @@
-"""Tests of spacy_domain_ner.training.augmenters: upper- and lower-cased copies with the same entities."""
+"""Tests of spacy_domain_ner.training.augmenters: upper-, lower- and title-cased copies with the same entities."""
 import random
 
 import pytest
@@ -6,7 +6,7 @@ import spacy
 from spacy.training import Example
 from spacy.util import registry
 
-from spacy_domain_ner.training.augmenters import case_augmenter_v1, recased_example
+from spacy_domain_ner.training.augmenters import case_augmenter_v1, case_augmenter_v2, recased_copy, recased_example
 
 TEXT = "Acme Holdings, Inc. sued the SEC in New York."
 SPANS = [(0, 19, "BUSINESS"), (29, 32, "GOVERNMENT"), (36, 44, "LOCATION")]
@@ -42,3 +42,40 @@ def test_augmenter_shares_and_registration():
 def test_augmenter_checks_shares(upper, lower):
     with pytest.raises(ValueError):
         case_augmenter_v1(upper=upper, lower=lower)
+
+
+def test_title_copy_keeps_entities_and_spacing():
+    nlp = spacy.blank("en")
+    new = recased_copy(nlp, example(nlp), kind="title")
+    assert new.reference.text == "Acme Holdings, Inc. Sued The Sec In New York." == new.predicted.text
+    assert [(e.text, e.label_) for e in new.reference.ents] == [
+        ("Acme Holdings, Inc.", "BUSINESS"), ("Sec", "GOVERNMENT"), ("New York", "LOCATION")]
+
+
+def test_copy_keeps_a_token_whose_case_changes_its_length():
+    # "ß".upper() is "SS": re-casing it would misalign the copy with its tokens
+    nlp = spacy.blank("en")
+    source = Example.from_dict(nlp.make_doc("Straße GmbH sued"), {"entities": [(0, 11, "BUSINESS")]})
+    new = recased_copy(nlp, source, kind="upper")
+    assert new.reference.text == "Straße GMBH SUED"
+    assert [(e.text, e.label_) for e in new.reference.ents] == [("Straße GMBH", "BUSINESS")]
+
+
+def test_augmenter_v2_shares_and_registration():
+    nlp = spacy.blank("en")
+    assert registry.augmenters.get("spacy_domain_ner.case_augmenter.v2") is case_augmenter_v2
+    random.seed(0)
+    augment = case_augmenter_v2(upper=0.2, lower=0.1, title=0.3)
+    texts = [next(iter(augment(nlp, example(nlp)))).reference.text for _ in range(2000)]
+    title = "Acme Holdings, Inc. Sued The Sec In New York."
+    shares = [texts.count(t) / 2000 for t in (TEXT.upper(), TEXT.lower(), title, TEXT)]
+    assert all(abs(got - want) < 0.04 for got, want in zip(shares, [0.2, 0.1, 0.3, 0.4]))
+    assert abs(sum(shares) - 1) < 1e-9
+    off = case_augmenter_v2(upper=0.0, lower=0.0, title=0.0)
+    assert next(iter(off(nlp, example(nlp)))).reference.text == TEXT
+
+
+@pytest.mark.parametrize("shares", [(-0.1, 0.0, 0.0), (0.0, 0.0, -0.5), (0.4, 0.4, 0.3)])
+def test_augmenter_v2_checks_shares(shares):
+    with pytest.raises(ValueError):
+        case_augmenter_v2(upper=shares[0], lower=shares[1], title=shares[2])
