@@ -12,6 +12,9 @@ is built, so a packaged pipeline loads without the model wheel installed.
 
 `spacy_domain_ner.TransformerModel.v3` adds `quantize`: dynamic int8 of the transformer
 whenever its weights are loaded (`spacy.load`), for CPU inference; saving writes float weights.
+
+`spacy_domain_ner.TransformerModel.v4` adds `freeze_embeddings` and `freeze_layers`
+(`spacy_domain_ner.models.freezing`): cheaper training steps, the lower encoder kept as pretrained.
 """
 from functools import partial
 from typing import Any, Callable, Dict, List, Optional
@@ -21,6 +24,7 @@ from spacy.util import registry
 from thinc.api import Model
 
 from .bucketing import enable_bucketing
+from .freezing import freeze_lower
 from .offline import resolve_model_name
 from .quantize import check_dtype, check_keep_float, quantize_after_load
 
@@ -88,17 +92,40 @@ def transformer_model_v3(
     return build_transformer_model(**locals())
 
 
+@registry.architectures("spacy_domain_ner.TransformerModel.v4")
+def transformer_model_v4(
+    *, name: str, get_spans: GetSpans, tokenizer_config: Settings = None, transformer_config: Settings = None,
+    mixed_precision: bool = False, grad_scaler_config: Settings = None, inference_max_tokens: int = 4096,
+    quantize: Optional[str] = None, quantize_keep_float: Optional[List[str]] = None,
+    freeze_embeddings: bool = False, freeze_layers: int = 0,
+) -> Model:
+    """TransformerModel.v3 that can keep the embeddings and the lowest layers as pretrained.
+
+    name, get_spans, tokenizer_config, transformer_config, mixed_precision, grad_scaler_config,
+        inference_max_tokens, quantize, quantize_keep_float: As in TransformerModel.v3.
+    freeze_embeddings (bool): Do not train the embedding block (word, position and type
+        embeddings): half of MiniLM-L6's weights, no gradient or optimizer state for them.
+        Adversarial training perturbs the embeddings through their gradient: leave them trainable there.
+    freeze_layers (int): Do not train the lowest this many layers; their backward pass is skipped.
+    RETURNS (Model): The transformer model.
+    """
+    return build_transformer_model(**locals())
+
+
 def build_transformer_model(
     *, name: str, get_spans: GetSpans, tokenizer_config: Settings, transformer_config: Settings, mixed_precision: bool,
     grad_scaler_config: Settings, inference_max_tokens: int = 0, quantize: Optional[str] = None,
-    quantize_keep_float: Optional[List[str]] = None,
+    quantize_keep_float: Optional[List[str]] = None, freeze_embeddings: bool = False, freeze_layers: int = 0,
 ) -> Model:
     """spacy-transformers' TransformerModel.v3 with the name resolved at load time, then (v2) bucketed
-    inference when `inference_max_tokens` > 0 and (v3) quantization at load when `quantize` is set."""
+    inference when `inference_max_tokens` > 0, (v3) quantization at load when `quantize` is set and
+    (v4) frozen embeddings and lower layers."""
     if not name:
         raise ValueError("The transformer name is empty: set [components.transformer.model] name")
     if inference_max_tokens < 0:
         raise ValueError(f"inference_max_tokens must be >= 0, not {inference_max_tokens}")
+    if freeze_layers < 0:
+        raise ValueError(f"freeze_layers must be >= 0, not {freeze_layers}")
     if quantize is not None:
         check_dtype(quantize)
         check_keep_float(quantize_keep_float)
@@ -122,6 +149,11 @@ def build_transformer_model(
         # The Hugging Face module is created at initialize (training) or by from_bytes (loading).
         model.init = partial(_init_bucketed, init=model.init, max_tokens=inference_max_tokens)
         shim.from_bytes = partial(_from_bytes_bucketed, shim=shim, from_bytes=shim.from_bytes, max_tokens=inference_max_tokens)
+    if freeze_embeddings or freeze_layers:
+        # Weights are (re)created at initialize and by from_bytes (a resumed or pretrained encoder).
+        model.init = partial(_init_frozen, init=model.init, embeddings=freeze_embeddings, layers=freeze_layers)
+        shim.from_bytes = partial(_from_bytes_frozen, shim=shim, from_bytes=shim.from_bytes,
+                                  embeddings=freeze_embeddings, layers=freeze_layers)
     if quantize is not None:
         # Wraps the bucketed from_bytes, so the bucketed forward is patched first and kept (in-place quantization).
         shim.from_bytes = partial(quantize_after_load, shim=shim, from_bytes=shim.from_bytes, dtype=quantize,
@@ -143,4 +175,16 @@ def _init_bucketed(model: Model, X: Any = None, Y: Any = None, *, init: Callable
 def _from_bytes_bucketed(bytes_data: bytes, *, shim: Any, from_bytes: Callable, max_tokens: int) -> Any:
     result = from_bytes(bytes_data)
     enable_bucketing(shim._model, max_tokens=max_tokens)
+    return result
+
+
+def _init_frozen(model: Model, X: Any = None, Y: Any = None, *, init: Callable, embeddings: bool, layers: int) -> Model:
+    init(model, X=X, Y=Y)
+    freeze_lower(model.layers[0].shims[0]._model, embeddings=embeddings, layers=layers)
+    return model
+
+
+def _from_bytes_frozen(bytes_data: bytes, *, shim: Any, from_bytes: Callable, embeddings: bool, layers: int) -> Any:
+    result = from_bytes(bytes_data)
+    freeze_lower(shim._model, embeddings=embeddings, layers=layers)
     return result

@@ -1,0 +1,102 @@
+"""Tests of spacy_domain_ner.models.freezing and TransformerModel.v4's frozen embeddings and layers."""
+from pathlib import Path
+
+import pytest
+import torch
+from spacy.training import Example
+from spacy.util import load_config, load_model_from_config, registry
+from thinc.api import Adam
+
+from conftest import save_tiny_bert
+from spacy_domain_ner.models.architectures import transformer_model_v4
+from spacy_domain_ner.models.freezing import encoder_layers, freeze_lower
+
+CONFIGS = Path(__file__).parent.parent / "configs"
+TEXT = "The Securities and Exchange Commission sued Acme Holdings in New York ."
+ENTS = [(4, 38, "GOVERNMENT"), (44, 57, "BUSINESS"), (61, 69, "LOCATION")]
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory) -> Path:
+    return save_tiny_bert(tmp_path_factory.mktemp("bert"), [TEXT])
+
+
+def trainable(module) -> set:
+    return {name.split(".")[0] if name.startswith("embeddings") else ".".join(name.split(".")[:3])
+            for name, weight in module.named_parameters() if weight.requires_grad}
+
+
+def test_freeze_lower_on_a_bert(tiny_bert):
+    from transformers import BertModel
+
+    module = BertModel.from_pretrained(tiny_bert)
+    assert len(encoder_layers(module)) == 2
+    embeddings = sum(w.numel() for w in module.embeddings.parameters())
+    layer0 = sum(w.numel() for w in module.encoder.layer[0].parameters())
+    assert freeze_lower(module, embeddings=False, layers=0) == 0
+    assert freeze_lower(module, embeddings=True, layers=1) == embeddings + layer0
+    assert trainable(module) == {"encoder.layer.1", "pooler.dense.weight", "pooler.dense.bias"}
+
+
+def test_freeze_lower_checks_the_layers(tiny_bert):
+    from transformers import BertModel
+
+    module = BertModel.from_pretrained(tiny_bert)
+    with pytest.raises(ValueError, match="has 2 layers"):
+        freeze_lower(module, embeddings=False, layers=3)
+
+    class NoStack(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.words = torch.nn.Embedding(5, 3)
+
+        def get_input_embeddings(self):
+            return self.words
+
+    odd = NoStack()
+    assert encoder_layers(odd) is None
+    with pytest.raises(ValueError, match="no layer stack"):
+        freeze_lower(odd, embeddings=False, layers=1)
+    assert freeze_lower(odd, embeddings=True, layers=0) == 15 and not odd.words.weight.requires_grad
+
+
+def v4_pipeline(model_dir: Path, **freeze):
+    overrides = {"paths.transformer": str(model_dir),
+                 "components.transformer.model.@architectures": "spacy_domain_ner.TransformerModel.v4",
+                 **{f"components.transformer.model.{k}": v for k, v in freeze.items()}}
+    config = load_config(CONFIGS / "ner_trf.cfg", overrides=overrides, interpolate=True)
+    nlp = load_model_from_config(config, auto_fill=True)
+    examples = [Example.from_dict(nlp.make_doc(TEXT), {"entities": ENTS})]
+    nlp.initialize(lambda: examples)
+    return nlp, config, examples
+
+
+def hf_module(nlp):
+    return nlp.get_pipe("transformer").model.layers[0].shims[0]._model
+
+
+def test_v4_trains_only_the_upper_layers_and_reloads_frozen(tiny_bert):
+    assert registry.architectures.get("spacy_domain_ner.TransformerModel.v4") is transformer_model_v4
+    nlp, config, examples = v4_pipeline(tiny_bert, freeze_embeddings=True, freeze_layers=1)
+    module = hf_module(nlp)
+    before = {name: w.detach().clone() for name, w in module.named_parameters()}
+    optimizer = Adam(0.01)
+    for _ in range(2):
+        nlp.update(examples, sgd=optimizer, losses={})
+    moved = {name for name, w in module.named_parameters() if not torch.equal(w, before[name])}
+    assert moved and all(name.startswith("encoder.layer.1.") for name in moved)
+    # a resumed or pretrained encoder is loaded by from_bytes, which builds a new module
+    again = load_model_from_config(config, auto_fill=True).from_bytes(nlp.to_bytes())
+    assert trainable(hf_module(again)) == trainable(module) == {"encoder.layer.1", "pooler.dense.weight",
+                                                               "pooler.dense.bias"}
+    assert [e.text for e in again(TEXT).ents] == [e.text for e in nlp(TEXT).ents]
+
+
+def test_v4_without_freezing_trains_everything(tiny_bert):
+    nlp, _, _ = v4_pipeline(tiny_bert)
+    assert all(w.requires_grad for w in hf_module(nlp).parameters())
+
+
+def test_v4_checks_freeze_layers(tiny_bert):
+    with pytest.raises(ValueError, match="freeze_layers"):
+        v4_pipeline(tiny_bert, freeze_layers=-1)
