@@ -79,3 +79,10 @@ def test_augmenter_v2_shares_and_registration():
 def test_augmenter_v2_checks_shares(shares):
     with pytest.raises(ValueError):
         case_augmenter_v2(upper=shares[0], lower=shares[1], title=shares[2])
+
+
+def test_augmenter_v2_takes_shares_that_add_up_to_one_in_floats():
+    assert sum([0.34, 0.56, 0.1]) > 1  # the float sum the check must tolerate
+    augment = case_augmenter_v2(upper=0.34, lower=0.56, title=0.1)
+    nlp = spacy.blank("en")
+    assert next(iter(augment(nlp, example(nlp)))).reference.text != TEXT
