@@ -14,7 +14,7 @@ is built, so a packaged pipeline loads without the model wheel installed.
 whenever its weights are loaded (`spacy.load`), for CPU inference; saving writes float weights.
 
 `spacy_domain_ner.TransformerModel.v4` adds `freeze_embeddings` and `freeze_layers`
-(`spacy_domain_ner.models.freezing`): cheaper training steps, the lower encoder kept as pretrained.
+(`spacy_domain_ner.models.freezing`): the lower encoder kept as pretrained, no backward pass through it.
 """
 from functools import partial
 from typing import Any, Callable, Dict, List, Optional
