@@ -49,6 +49,39 @@ def save_tiny_bert(path, texts, *, max_positions=128):
     return path
 
 
+# One annotated sentence, with the tiny BERT that covers it and `configs/ner_trf.cfg` built on that
+# BERT: shared by the tests of the transformer architectures and of the optimizer.
+TRF_TEXT = "The Securities and Exchange Commission sued Acme Holdings in New York ."
+TRF_ENTS = [(4, 38, "GOVERNMENT"), (44, 57, "BUSINESS"), (61, 69, "LOCATION")]
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    return save_tiny_bert(tmp_path_factory.mktemp("bert"), [TRF_TEXT])
+
+
+def trf_pipeline(model_dir, *, overrides=None):
+    """`configs/ner_trf.cfg` on a local transformer, initialized and updated once on TRF_TEXT.
+
+    model_dir (Path): The transformer, e.g. the `tiny_bert` fixture.
+    overrides (Optional[Dict[str, Any]]): More config overrides.
+    RETURNS (Language): The pipeline.
+    """
+    from pathlib import Path
+
+    from spacy.training import Example
+    from spacy.util import load_config, load_model_from_config
+
+    configs = Path(__file__).parent.parent / "configs"
+    config = load_config(configs / "ner_trf.cfg", overrides={"paths.transformer": str(model_dir), **(overrides or {})},
+                         interpolate=True)
+    nlp = load_model_from_config(config, auto_fill=True)
+    examples = [Example.from_dict(nlp.make_doc(TRF_TEXT), {"entities": TRF_ENTS})]
+    optimizer = nlp.initialize(lambda: examples)
+    nlp.update(examples, sgd=optimizer, losses={})
+    return nlp
+
+
 def imported_names(name, path):
     """Every dotted module name a module's file imports, at the top or inside functions (ast), with
     `from x import y` also counted as the possible submodule `x.y`; relative imports resolved.

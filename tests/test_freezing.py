@@ -4,21 +4,14 @@ from pathlib import Path
 import pytest
 import torch
 from spacy.training import Example
-from spacy.util import load_config, load_model_from_config, registry
+from spacy.util import load_model_from_config, registry
 from thinc.api import Adam
 
-from conftest import save_tiny_bert
+from conftest import TRF_ENTS as ENTS
+from conftest import TRF_TEXT as TEXT
+from conftest import trf_pipeline
 from spacy_domain_ner.models.architectures import transformer_model_v4
 from spacy_domain_ner.models.freezing import encoder_layers, freeze_lower
-
-CONFIGS = Path(__file__).parent.parent / "configs"
-TEXT = "The Securities and Exchange Commission sued Acme Holdings in New York ."
-ENTS = [(4, 38, "GOVERNMENT"), (44, 57, "BUSINESS"), (61, 69, "LOCATION")]
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory) -> Path:
-    return save_tiny_bert(tmp_path_factory.mktemp("bert"), [TEXT])
 
 
 def trainable(module) -> set:
@@ -61,14 +54,9 @@ def test_freeze_lower_checks_the_layers(tiny_bert):
 
 
 def v4_pipeline(model_dir: Path, **freeze):
-    overrides = {"paths.transformer": str(model_dir),
-                 "components.transformer.model.@architectures": "spacy_domain_ner.TransformerModel.v4",
+    overrides = {"components.transformer.model.@architectures": "spacy_domain_ner.TransformerModel.v4",
                  **{f"components.transformer.model.{k}": v for k, v in freeze.items()}}
-    config = load_config(CONFIGS / "ner_trf.cfg", overrides=overrides, interpolate=True)
-    nlp = load_model_from_config(config, auto_fill=True)
-    examples = [Example.from_dict(nlp.make_doc(TEXT), {"entities": ENTS})]
-    nlp.initialize(lambda: examples)
-    return nlp, config, examples
+    return trf_pipeline(model_dir, overrides=overrides)
 
 
 def hf_module(nlp):
@@ -77,7 +65,8 @@ def hf_module(nlp):
 
 def test_v4_trains_only_the_upper_layers_and_reloads_frozen(tiny_bert):
     assert registry.architectures.get("spacy_domain_ner.TransformerModel.v4") is transformer_model_v4
-    nlp, config, examples = v4_pipeline(tiny_bert, freeze_embeddings=True, freeze_layers=1)
+    nlp = v4_pipeline(tiny_bert, freeze_embeddings=True, freeze_layers=1)
+    examples = [Example.from_dict(nlp.make_doc(TEXT), {"entities": ENTS})]
     module = hf_module(nlp)
     before = {name: w.detach().clone() for name, w in module.named_parameters()}
     optimizer = Adam(0.01)
@@ -86,14 +75,14 @@ def test_v4_trains_only_the_upper_layers_and_reloads_frozen(tiny_bert):
     moved = {name for name, w in module.named_parameters() if not torch.equal(w, before[name])}
     assert moved and all(name.startswith("encoder.layer.1.") for name in moved)
     # a resumed or pretrained encoder is loaded by from_bytes, which builds a new module
-    again = load_model_from_config(config, auto_fill=True).from_bytes(nlp.to_bytes())
+    again = load_model_from_config(nlp.config, auto_fill=True).from_bytes(nlp.to_bytes())
     assert trainable(hf_module(again)) == trainable(module) == {"encoder.layer.1", "pooler.dense.weight",
                                                                "pooler.dense.bias"}
     assert [e.text for e in again(TEXT).ents] == [e.text for e in nlp(TEXT).ents]
 
 
 def test_v4_without_freezing_trains_everything(tiny_bert):
-    nlp, _, _ = v4_pipeline(tiny_bert)
+    nlp = v4_pipeline(tiny_bert)
     assert all(w.requires_grad for w in hf_module(nlp).parameters())
 
 

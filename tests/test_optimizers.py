@@ -7,12 +7,12 @@ from spacy.training import Example
 from spacy.util import load_config, load_model_from_config, registry
 from thinc.api import Adam
 
+from conftest import TRF_ENTS as ENTS
+from conftest import TRF_TEXT as TEXT
 from conftest import save_tiny_bert
 from spacy_domain_ner.training.optimizers import HeadScaledOptimizer, adam_v1, is_transformer_param
 
 CONFIGS = Path(__file__).parent.parent / "configs"
-TEXT = "The Securities and Exchange Commission sued Acme Holdings in New York ."
-ENTS = [(4, 38, "GOVERNMENT"), (44, 57, "BUSINESS"), (61, 69, "LOCATION")]
 
 
 def test_is_transformer_param():

@@ -4,32 +4,17 @@ import numpy
 import pytest
 import spacy
 import torch
-from spacy.training import Example
 from spacy.util import load_config, load_model_from_config, registry
 
-from conftest import save_tiny_bert
+from conftest import TRF_ENTS as ENTS
+from conftest import TRF_TEXT as TEXT
+from conftest import trf_pipeline
 from spacy_domain_ner.models.architectures import transformer_model_v3
 from spacy_domain_ner.models.quantize import (TRANSFORMER_V1, TRANSFORMER_V3, is_quantized, load_time_overrides, load_with_quantization,
                                        pipeline_config, quantize_transformers, quantize_transformers_v1,
                                        quantize_transformers_v2, quantized_components)
 
 CONFIGS = Path(__file__).parent.parent / "configs"
-TEXT = "The Securities and Exchange Commission sued Acme Holdings in New York ."
-ENTS = [(4, 38, "GOVERNMENT"), (44, 57, "BUSINESS"), (61, 69, "LOCATION")]
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory) -> Path:
-    return save_tiny_bert(tmp_path_factory.mktemp("bert"), [TEXT])
-
-
-def trf_pipeline(model_dir: Path, *, overrides=None):
-    config = load_config(CONFIGS / "ner_trf.cfg", overrides={"paths.transformer": str(model_dir), **(overrides or {})}, interpolate=True)
-    nlp = load_model_from_config(config, auto_fill=True)
-    examples = [Example.from_dict(nlp.make_doc(TEXT), {"entities": ENTS})]
-    optimizer = nlp.initialize(lambda: examples)
-    nlp.update(examples, sgd=optimizer, losses={})
-    return nlp
 
 
 def hidden(nlp) -> numpy.ndarray:
