@@ -16,7 +16,7 @@ headings and the robustness suite's `title`), where capitals no longer mark the 
 """
 import random
 from functools import partial
-from typing import Callable, Dict, Iterator
+from typing import Callable, Iterator
 
 from spacy.language import Language
 from spacy.training import Example
@@ -58,26 +58,18 @@ def recased_copy(nlp: Language, example: Example, *, kind: str) -> Example:
     return Example.from_dict(nlp.make_doc(text), data)
 
 
-def _draw_copy(nlp: Language, example: Example, shares: Dict[str, float]) -> Iterator[Example]:
+def case_augmenter(
+    nlp: Language, example: Example, *, upper: float, lower: float, title: float = 0.0
+) -> Iterator[Example]:
+    """Yield the example, or with probability `upper` / `lower` / `title` its re-cased copy
+    (one random draw per example, so v1 runs, which have no title share, are reproduced)."""
     draw, floor = random.random(), 0.0
-    for kind, share in shares.items():
+    for kind, share in (("upper", upper), ("lower", lower), ("title", title)):
         if floor <= draw < floor + share:
             yield recased_copy(nlp, example, kind=kind)
             return
         floor += share
     yield example
-
-
-def case_augmenter(nlp: Language, example: Example, *, upper: float, lower: float) -> Iterator[Example]:
-    """Yield the example, or with probability `upper` / `lower` its upper / lower-cased copy."""
-    yield from _draw_copy(nlp, example, {"upper": upper, "lower": lower})
-
-
-def case_augmenter_with_title(
-    nlp: Language, example: Example, *, upper: float, lower: float, title: float
-) -> Iterator[Example]:
-    """Yield the example, or with probability `upper` / `lower` / `title` its re-cased copy."""
-    yield from _draw_copy(nlp, example, {"upper": upper, "lower": lower, "title": title})
 
 
 def _check_shares(**shares: float) -> None:
@@ -109,4 +101,4 @@ def case_augmenter_v2(
     RETURNS (Callable[[Language, Example], Iterator[Example]]): The augmenter.
     """
     _check_shares(upper=upper, lower=lower, title=title)
-    return partial(case_augmenter_with_title, upper=upper, lower=lower, title=title)
+    return partial(case_augmenter, upper=upper, lower=lower, title=title)
