@@ -146,14 +146,9 @@ def build_transformer_model(
     model.init = partial(_init_resolved, init=model.init)
     shim = model.layers[0].shims[0]
     if inference_max_tokens:
-        # The Hugging Face module is created at initialize (training) or by from_bytes (loading).
-        model.init = partial(_init_bucketed, init=model.init, max_tokens=inference_max_tokens)
-        shim.from_bytes = partial(_from_bytes_bucketed, shim=shim, from_bytes=shim.from_bytes, max_tokens=inference_max_tokens)
+        _apply_to_every_module(model, partial(enable_bucketing, max_tokens=inference_max_tokens))
     if freeze_embeddings or freeze_layers:
-        # Weights are (re)created at initialize and by from_bytes (a resumed or pretrained encoder).
-        model.init = partial(_init_frozen, init=model.init, embeddings=freeze_embeddings, layers=freeze_layers)
-        shim.from_bytes = partial(_from_bytes_frozen, shim=shim, from_bytes=shim.from_bytes,
-                                  embeddings=freeze_embeddings, layers=freeze_layers)
+        _apply_to_every_module(model, partial(freeze_lower, embeddings=freeze_embeddings, layers=freeze_layers))
     if quantize is not None:
         # Wraps the bucketed from_bytes, so the bucketed forward is patched first and kept (in-place quantization).
         shim.from_bytes = partial(quantize_after_load, shim=shim, from_bytes=shim.from_bytes, dtype=quantize,
@@ -166,25 +161,21 @@ def _init_resolved(model: Model, X: Any = None, Y: Any = None, *, init: Callable
     return init(model, X=X, Y=Y)
 
 
-def _init_bucketed(model: Model, X: Any = None, Y: Any = None, *, init: Callable, max_tokens: int) -> Model:
+def _apply_to_every_module(model: Model, apply: Callable[[Any], Any]) -> None:
+    """Call `apply` on the Hugging Face module each time one is created: at initialize
+    (training) and by the shim's from_bytes (loading, or a resumed or pretrained encoder)."""
+    shim = model.layers[0].shims[0]
+    model.init = partial(_init_then, init=model.init, apply=apply)
+    shim.from_bytes = partial(_from_bytes_then, shim=shim, from_bytes=shim.from_bytes, apply=apply)
+
+
+def _init_then(model: Model, X: Any = None, Y: Any = None, *, init: Callable, apply: Callable[[Any], Any]) -> Model:
     init(model, X=X, Y=Y)
-    enable_bucketing(model.layers[0].shims[0]._model, max_tokens=max_tokens)
+    apply(model.layers[0].shims[0]._model)
     return model
 
 
-def _from_bytes_bucketed(bytes_data: bytes, *, shim: Any, from_bytes: Callable, max_tokens: int) -> Any:
+def _from_bytes_then(bytes_data: bytes, *, shim: Any, from_bytes: Callable, apply: Callable[[Any], Any]) -> Any:
     result = from_bytes(bytes_data)
-    enable_bucketing(shim._model, max_tokens=max_tokens)
-    return result
-
-
-def _init_frozen(model: Model, X: Any = None, Y: Any = None, *, init: Callable, embeddings: bool, layers: int) -> Model:
-    init(model, X=X, Y=Y)
-    freeze_lower(model.layers[0].shims[0]._model, embeddings=embeddings, layers=layers)
-    return model
-
-
-def _from_bytes_frozen(bytes_data: bytes, *, shim: Any, from_bytes: Callable, embeddings: bool, layers: int) -> Any:
-    result = from_bytes(bytes_data)
-    freeze_lower(shim._model, embeddings=embeddings, layers=layers)
+    apply(shim._model)
     return result
