@@ -5,6 +5,7 @@ usage:
   python benchmarks/issue13_checks.py consistency MODEL DEV.spacy      # F1 before/after the entity_consistency component
   python benchmarks/issue13_checks.py errors MODEL DEV.spacy LABEL     # most frequent missed and spurious entities of a label
   python benchmarks/issue13_checks.py nocase-config OUT.cfg            # configs/ner_hybrid.cfg without the case features
+  python benchmarks/issue13_checks.py truecasing TRAIN.spacy DEV.spacy [RAW.jsonl N]  # truecasing accuracy on re-cased dev
 """
 import collections
 import sys
@@ -16,6 +17,8 @@ from spacy.scorer import Scorer
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
+from spacy_domain_ner.casing.forms import mine_case_forms, truecase
+from spacy_domain_ner.evaluation.robustness import perturb_docs
 from spacy_domain_ner.models.tokenizer import add_legal_suffixes
 
 
@@ -66,8 +69,38 @@ def nocase_config(output: str) -> None:
     Path(output).write_text(config[:start] + listener + config[end:], encoding="utf8")
 
 
+def truecasing(train: str, dev: str, raw: str = "", n: str = "0") -> None:
+    """Share of cased tokens that truecasing writes as the original does, inside and outside gold
+    entities, for dev re-cased by the robustness suite; case forms from TRAIN (+ the first N texts of
+    a JSONL with "text", e.g. CUAD)."""
+    import srsly
+
+    nlp = spacy.blank("en")
+    docs = gold_docs(train, nlp)
+    if raw:
+        docs += list(nlp.tokenizer.pipe(r["text"] for _, r in zip(range(int(n)), srsly.read_jsonl(raw))))
+    forms = mine_case_forms(docs)
+    gold = gold_docs(dev, nlp)
+    print(f"{len(forms['words'])} words, {len(forms['after']) + len(forms['before'])} contexts from {len(docs)} docs")
+    for kind in ("upper", "lower", "title"):
+        for unknown in ("auto", "title", "lower", "keep"):
+            right = collections.Counter()
+            total = collections.Counter()
+            for ref, recased in zip(gold, perturb_docs(gold, kind=kind)):
+                inside = [False] * len(ref)
+                for ent in ref.ents:
+                    inside[ent.start:ent.end] = [True] * len(ent)
+                for token, word, where in zip(ref, truecase(recased, forms, unknown=unknown), inside):
+                    if token.text.lower() != token.text.upper():
+                        total[where] += 1
+                        right[where] += token.text == word
+            print(f"{kind:<6} unknown={unknown:<6} entity tokens {right[True] / total[True]:.3f}  "
+                  f"other tokens {right[False] / total[False]:.3f}")
+
+
 if __name__ == "__main__":
-    commands = {"alignment": alignment, "consistency": consistency, "errors": errors, "nocase-config": nocase_config}
+    commands = {"alignment": alignment, "consistency": consistency, "errors": errors, "nocase-config": nocase_config,
+                "truecasing": truecasing}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     commands[sys.argv[1]](*sys.argv[2:])

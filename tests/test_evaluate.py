@@ -361,11 +361,19 @@ def test_cli_end_to_end(tmp_path):
     res = runner.invoke(app, ["evaluate", str(model), str(gold_path), "-o", str(output), "--robustness", "--no-progress"])
     assert res.exit_code == 0, res.output
     assert "swap" not in {r["perturbation"] for r in json.loads(output.read_text())["robustness"]["rows"]}
+    assert "no --pool" in res.output
+    # a subset of the suite, without the swap warning
+    res = runner.invoke(app, ["evaluate", str(model), str(gold_path), "-o", str(output), "--robustness", "--no-progress",
+                              "--perturbations", "upper, lower"])
+    assert res.exit_code == 0 and "no --pool" not in res.output, res.output
+    assert [r["perturbation"] for r in json.loads(output.read_text())["robustness"]["rows"]] == ["clean", "upper", "lower"]
     # bad input: clear errors, exit status 1, nothing written
     for bad_args, message in (
         ([str(model), str(tmp_path / "missing.spacy")], "missing.spacy: no such file"),
         ([str(tmp_path / "nomodel"), str(gold_path)], "cannot load the pipeline"),
         ([str(model), str(gold_path), "--pool", str(pool_path)], "--pool is only used with --robustness"),
+        ([str(model), str(gold_path), "--perturbations", "upper"], "--perturbations is only used with --robustness"),
+        ([str(model), str(gold_path), "--robustness", "--perturbations", "upper,shout"], "unknown perturbations ['shout']"),
     ):
         res = runner.invoke(app, ["evaluate", *bad_args, "-o", str(tmp_path / "never.json")])
         assert res.exit_code == 1 and message in res.output, res.output

@@ -18,6 +18,7 @@ def evaluate_cli(
     spans_key: Optional[str] = typer.Option(None, "--spans-key", help="Score doc.spans[KEY] instead of doc.ents (the multi-task general head: general)"),
     robustness: bool = typer.Option(False, "--robustness", help="Also score seeded perturbations of the gold set"),
     pool: Optional[Path] = typer.Option(None, "--pool", help="DocBin whose entities the 'swap' perturbation draws from"),
+    perturbations: Optional[str] = typer.Option(None, "--perturbations", help="Comma-separated perturbations of --robustness (default: all), e.g. upper,lower,title"),
     batch_size: int = typer.Option(64, "--batch-size", "-b", help="Batch size of nlp.pipe"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
     quantize: Optional[bool] = typer.Option(None, "--quantize/--no-quantize", help="--quantize: load the transformer int8 (CPU), --no-quantize: float32, whatever its config says; default: as the config says (TransformerModel.v3 quantize)"),
@@ -37,6 +38,9 @@ def evaluate_cli(
         fail(ValueError("--spans-key and --robustness cannot be combined: the robustness suite scores doc.ents"))
     if pool is not None and not robustness:
         fail(ValueError("--pool is only used with --robustness"))
+    if perturbations is not None and not robustness:
+        fail(ValueError("--perturbations is only used with --robustness"))
+    kinds = None if perturbations is None else [k.strip() for k in perturbations.split(",") if k.strip()]
     try:
         maps = {"gold_map": load_label_map(gold_map), "pred_map": load_label_map(pred_map)}
         gold_docs = load_gold(gold)
@@ -56,10 +60,11 @@ def evaluate_cli(
                                    spans_key=spans_key, **maps)
         result["speed"]["quantized"] = quantized_components(nlp)  # which setting the speed and scores are of
         if robustness:
-            if entity_pool is None:
+            if entity_pool is None and (kinds is None or "swap" in kinds):
                 typer.secho("warning: no --pool, so the 'swap' perturbation is left out", fg=typer.colors.YELLOW, err=True)
             result["robustness"] = evaluate_robustness(
-                nlp, gold_docs, pool=entity_pool, seed=seed, batch_size=batch_size, clean=result, progress=progress, **maps
+                nlp, gold_docs, pool=entity_pool, perturbations=kinds, seed=seed, batch_size=batch_size, clean=result,
+                progress=progress, **maps
             )
         write_report(result, output=output, markdown=markdown)
     except ValueError as err:

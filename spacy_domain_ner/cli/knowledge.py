@@ -72,9 +72,13 @@ def add_knowledge_cli(
     trusted_precision: float = typer.Option(0.9, "--trusted-precision", help="Least precision of an overriding entry in trusted mode"),
     strict_labels: bool = typer.Option(True, "--strict-labels/--any-labels", help="Fail on KB labels the ner does not know"),
     consistency: str = typer.Option("false", "--consistency", metavar="true|false", help="true: also add entity_consistency last (a Doc's entity strings label their other mentions)"),
+    case_forms: Optional[Path] = typer.Option(None, "--case-forms", help="Case forms .json (mine-case-forms): also add case_restorer last (text written all upper, lower or title case is annotated through its truecased copy)"),
 ) -> None:
     """Add the legal_knowledge component after ner to a trained pipeline, without retraining."""
     import spacy
+    import srsly
+
+    from ..casing.restorer import add_case_restorer
 
     from ..knowledge.component import add_knowledge
     from ..knowledge.kb import KnowledgeError
@@ -92,6 +96,10 @@ def add_knowledge_cli(
             if "entity_consistency" in nlp.pipe_names:
                 nlp.remove_pipe("entity_consistency")
             nlp.add_pipe("entity_consistency", last=True)
+        if case_forms is not None:
+            if not case_forms.is_file():
+                raise ValueError(f"{case_forms}: no such file")
+            add_case_restorer(nlp, forms=srsly.read_json(case_forms))
         replace_directory(output_dir, nlp.to_disk)
     except (KnowledgeError, ValueError, OSError) as err:
         fail(err)

@@ -1,0 +1,204 @@
+"""Case forms: how a corpus writes each word, which texts carry no case signal, and truecasing.
+
+A text written all in capitals ("THIS AGREEMENT is made by ACME CORP"), all in lower case, or
+with every word capitalized tells a cased model nothing through its capitals, and a model
+trained on ordinary text reads such text badly. `case_free_kind` recognises such texts;
+`truecase` writes their words the way a corpus usually writes them: each word in its most
+frequent form in the middle of a sentence, or the one its neighbours vote for (`mine_case_forms`),
+a sentence's first word capitalized, and words the corpus never saw in the form `unknown` says
+("auto": a word of up to four letters in capitals, a longer one capitalized, since in E-NER dev an
+unseen short word is mostly an acronym - SCBV, FDC - and an unseen word inside an entity mostly
+a capitalized name).
+"""
+import collections
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from spacy.tokens import Doc
+
+CASE_KINDS = ("upper", "lower", "title")
+UNKNOWN_POLICIES = ("auto", "title", "lower", "keep")
+ACRONYM_LETTERS = 4  # "auto": an unknown word of at most this many letters is written in capitals
+SENTENCE_END = frozenset({".", "!", "?"})
+# {"words": {word: form}, "after": {"prev word": [form, n]}, "before": {"word next": [form, n]}}
+CaseForms = Dict[str, Dict[str, Any]]
+
+
+def _cased_letters(word: str) -> int:
+    return sum(1 for c in word if c.lower() != c.upper())
+
+
+def word_case(word: str) -> Optional[str]:
+    """The case pattern of a word with at least two cased letters.
+
+    word (str): A token text.
+    RETURNS (Optional[str]): "upper" (ACME), "lower" (acme), "title" (Acme: first character
+        upper, the rest lower) or "mixed" (SunGard, iPhone); None for a word with fewer than two
+        cased letters ("a", "10-K", ","), which says nothing about the text's case.
+    """
+    if _cased_letters(word) < 2:
+        return None
+    if word.isupper():
+        return "upper"
+    if word.islower():
+        return "lower"
+    if word[0].isupper() and word[1:] == word[1:].lower():
+        return "title"
+    return "mixed"
+
+
+def case_free_kind(words: Sequence[str], *, min_share: float = 0.99) -> Optional[str]:
+    """Whether a text is written without case signal, and how.
+
+    words (Sequence[str]): The token texts.
+    min_share (float): Least share of the words with two or more cased letters that must
+        follow one pattern.
+    RETURNS (Optional[str]): "upper", "lower" or "title" when at least `min_share` of those
+        words are written so; None for ordinary text and for text without such words.
+    """
+    if not 0.5 < min_share <= 1.0:
+        raise ValueError(f"min_share must be above 0.5 and at most 1, not {min_share}")
+    counts = collections.Counter(kind for kind in map(word_case, words) if kind is not None)
+    total = sum(counts.values())
+    if not total:
+        return None
+    for kind in CASE_KINDS:
+        if counts[kind] / total >= min_share:
+            return kind
+    return None
+
+
+def sentence_starts(doc: Doc) -> List[bool]:
+    """Whether each token starts a sentence: the first token, and a token after ".", "!", "?"
+    or after a line break (spaCy's sentence boundaries where the Doc has them).
+
+    doc (Doc): The Doc.
+    RETURNS (List[bool]): One flag per token.
+    """
+    if doc.has_annotation("SENT_START"):
+        return [bool(token.is_sent_start) for token in doc]
+    starts, boundary = [], True
+    for token in doc:
+        starts.append(boundary)
+        if token.is_space:  # whitespace tokens pass the boundary on ("end.  Next")
+            boundary = boundary or "\n" in token.text
+        else:
+            boundary = token.text in SENTENCE_END
+        boundary = boundary or "\n" in token.whitespace_
+    return starts
+
+
+def _neighbours(doc: Doc) -> List[Tuple[Optional[str], Optional[str]]]:
+    """The lower-cased previous and next non-space token of each token (None at the edges)."""
+    texts = [(i, t.text.lower()) for i, t in enumerate(doc) if not t.is_space]
+    found: List[Tuple[Optional[str], Optional[str]]] = [(None, None)] * len(doc)
+    for k, (i, _) in enumerate(texts):
+        found[i] = (texts[k - 1][1] if k else None, texts[k + 1][1] if k + 1 < len(texts) else None)
+    return found
+
+
+def mine_case_forms(docs: Iterable[Doc], *, min_share: float = 0.99) -> CaseForms:
+    """How a corpus writes its words in the middle of a sentence, alone and next to a neighbour.
+
+    Docs that carry no case signal themselves (`case_free_kind`) and sentence-initial tokens are
+    left out: they do not say how the word is written. A word seen in more than one form
+    ("Fidelity Investments", "fidelity bond") also gets its majority form after each previous
+    word and before each next word, with the count, so that `truecase` can read the context.
+    Ties go to the form seen first.
+
+    docs (Iterable[Doc]): Docs of ordinary text (annotated or not).
+    min_share (float): See `case_free_kind`.
+    RETURNS (CaseForms): "words": lower-cased word -> its form, for every word with a cased
+        letter; "after": "previous word" -> [form, count]; "before": "word next" -> [form, count]
+        (keys lower-cased, joined by a space).
+    """
+    words: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    after: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    before: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for doc in docs:
+        if case_free_kind([t.text for t in doc], min_share=min_share) is not None:
+            continue
+        for token, start, (prev, nxt) in zip(doc, sentence_starts(doc), _neighbours(doc)):
+            if not start and _cased_letters(token.text):
+                word = token.text.lower()
+                words[word][token.text] += 1
+                if prev is not None:
+                    after[f"{prev} {word}"][token.text] += 1
+                if nxt is not None:
+                    before[f"{word} {nxt}"][token.text] += 1
+    ambiguous = {word for word, forms in words.items() if len(forms) > 1}
+
+    def majority(counts: Dict[str, collections.Counter], position: int) -> Dict[str, List]:
+        return {key: list(forms.most_common(1)[0]) for key, forms in sorted(counts.items())
+                if key.split(" ")[position] in ambiguous}
+
+    return {
+        "words": {word: forms.most_common(1)[0][0] for word, forms in sorted(words.items())},
+        "after": majority(after, 1),
+        "before": majority(before, 0),
+    }
+
+
+def check_case_forms(forms: CaseForms) -> None:
+    """Raise ValueError unless `forms` has the structure `mine_case_forms` returns.
+
+    forms (CaseForms): The case forms.
+    """
+    if not isinstance(forms, dict) or set(forms) != {"words", "after", "before"}:
+        raise ValueError("case forms must be a dict with the keys 'words', 'after' and 'before'")
+    bad = [(k, v) for k, v in forms["words"].items() if not isinstance(v, str) or v.lower() != k]
+    for part, position in (("after", 1), ("before", 0)):
+        for key, value in forms[part].items():
+            pair = key.split(" ")
+            if (len(pair) != 2 or not isinstance(value, (list, tuple)) or len(value) != 2
+                    or not isinstance(value[0], str) or value[0].lower() != pair[position]):
+                bad.append((key, value))
+    if bad:
+        raise ValueError(f"a case form must lower-case to its word: {bad[:3]}")
+
+
+def _capitalize(word: str) -> str:
+    for i, c in enumerate(word):
+        if c.lower() != c.upper():
+            return word[:i] + c.upper() + word[i + 1:]
+    return word
+
+
+def _unknown_form(word: str, unknown: str) -> str:
+    if unknown == "auto":
+        letters = sum(1 for c in word if c.isalpha())
+        return word.upper() if letters <= ACRONYM_LETTERS else _capitalize(word.lower())
+    return {"title": _capitalize(word.lower()), "lower": word.lower(), "keep": word}[unknown]
+
+
+def truecase(doc: Doc, forms: CaseForms, *, unknown: str = "auto") -> List[str]:
+    """The Doc's words as the corpus of `forms` writes them.
+
+    A word with more than one form takes the majority of its contexts' votes (the form after the
+    previous word and before the next word, weighted by their counts), else its own majority form.
+
+    doc (Doc): A Doc without case signal (its words' case is ignored).
+    forms (CaseForms): The output of `mine_case_forms`.
+    unknown (str): A word not in `forms`: "auto" (up to four letters upper case, else capitalized),
+        "title" (capitalized), "lower", or "keep" (as it is).
+    RETURNS (List[str]): One word per token, each the same length as the token text when the
+        form is (a form of another length, e.g. from Unicode case mapping, is not used); a
+        sentence's first word capitalized.
+    """
+    if unknown not in UNKNOWN_POLICIES:
+        raise ValueError(f"unknown must be one of {', '.join(UNKNOWN_POLICIES)}, not {unknown!r}")
+    words = []
+    for token, start, (prev, nxt) in zip(doc, sentence_starts(doc), _neighbours(doc)):
+        text = token.text
+        if not _cased_letters(text):
+            words.append(text)
+            continue
+        word = text.lower()
+        votes: collections.Counter = collections.Counter()
+        for vote in (forms["after"].get(f"{prev} {word}"), forms["before"].get(f"{word} {nxt}")):
+            if vote is not None:
+                votes[vote[0]] += vote[1]
+        form = votes.most_common(1)[0][0] if votes else forms["words"].get(word)
+        if form is None or len(form) != len(text):
+            form = _unknown_form(text, unknown)
+        words.append(_capitalize(form) if start else form)
+    return words

@@ -1,0 +1,162 @@
+"""The `case_restorer` component: text without case signal is annotated through its truecased copy.
+
+Added last, it looks at each Doc: ordinary text passes untouched. A Doc written all upper, all
+lower or all capitalized (`forms.case_free_kind`) is copied with its words truecased
+(`forms.truecase`: same tokens, same spacing, each word as the training corpus writes it); the
+components before the restorer annotate the copy, and its entities (labels, kb ids), span
+groups and entity confidences are copied back token for token. The Doc's text is never changed;
+`doc._.case_free` says which kind was restored (None for ordinary text).
+
+Why: the NER's cased features (`CaseAwareListener`) learn that `SCBV` is written in capitals;
+in a contract's all-capitals heading every word is, and in lower-cased text none is. The case
+forms are serialized with the pipeline, so a packaged model needs no file at load time.
+"""
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, List, Optional, Union
+
+import srsly
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+from spacy.training import Example
+from spacy.util import ensure_path, minibatch
+
+from .forms import UNKNOWN_POLICIES, CaseForms, case_free_kind, check_case_forms, mine_case_forms, truecase
+
+if not Doc.has_extension("case_free"):
+    Doc.set_extension("case_free", default=None)  # "upper", "lower", "title" or None
+
+
+def transfer_annotations(source: Doc, target: Doc) -> None:
+    """Replace the target's entities, span groups and entity confidences by the source's.
+
+    source (Doc): The annotated Doc (same tokens as the target).
+    target (Doc): The Doc to annotate.
+    """
+    if len(source) != len(target):
+        raise ValueError(f"cannot transfer annotations between Docs of {len(source)} and {len(target)} tokens")
+
+    def spans(group: Iterable[Span]) -> List[Span]:
+        return [Span(target, s.start, s.end, label=s.label_, kb_id=s.kb_id_) for s in group]
+
+    target.set_ents(spans(source.ents), default="outside")
+    for key, group in source.spans.items():
+        target.spans[key] = spans(group)
+    if Doc.has_extension("ent_confidences"):
+        target._.ent_confidences = source._.ent_confidences
+
+
+class CaseRestorer:
+    """Annotates Docs without case signal through truecased copies (see the module docstring)."""
+
+    def __init__(self, nlp: Language, name: str, *, min_share: float, unknown: str) -> None:
+        case_free_kind([], min_share=min_share)  # checks min_share
+        if unknown not in UNKNOWN_POLICIES:
+            raise ValueError(f"unknown must be one of {', '.join(UNKNOWN_POLICIES)}, not {unknown!r}")
+        self.nlp = nlp
+        self.name = name
+        self.min_share = min_share
+        self.unknown = unknown
+        self.forms: CaseForms = {"words": {}, "after": {}, "before": {}}
+
+    def initialize(self, get_examples: Optional[Callable[[], Iterable[Example]]] = None, *,
+                   nlp: Optional[Language] = None, forms: Optional[Union[str, Path, CaseForms]] = None) -> None:
+        """Set the case forms: from a JSON file or dict (`mine-case-forms`), else mined from the
+        reference Docs of the training examples.
+
+        get_examples (Optional[Callable[[], Iterable[Example]]]): The training examples.
+        nlp (Optional[Language]): The pipeline.
+        forms (Optional[Union[str, Path, CaseForms]]): See `forms.mine_case_forms`.
+        """
+        if isinstance(forms, (str, Path)):
+            forms = srsly.read_json(forms)
+        if forms is None:
+            if get_examples is None:
+                raise ValueError(f"{self.name}: initialize needs the case forms or the training examples")
+            forms = mine_case_forms((eg.reference for eg in get_examples()), min_share=self.min_share)
+        self.set_forms(forms)
+
+    def set_forms(self, forms: CaseForms) -> None:
+        """Replace the case forms, after checking them.
+
+        forms (CaseForms): The output of `forms.mine_case_forms`.
+        """
+        check_case_forms(forms)
+        self.forms = {part: dict(forms[part]) for part in ("words", "after", "before")}
+
+    def _upstream(self) -> List[Callable]:
+        upstream = []
+        for name, proc in self.nlp.pipeline:
+            if name == self.name:
+                return upstream
+            upstream.append(proc)
+        raise ValueError(f"{self.name} is not in the pipeline {self.nlp.pipe_names}")
+
+    def _copy(self, doc: Doc) -> Doc:
+        return Doc(doc.vocab, words=truecase(doc, self.forms, unknown=self.unknown),
+                   spaces=[bool(t.whitespace_) for t in doc])
+
+    def __call__(self, doc: Doc) -> Doc:
+        return next(self.pipe([doc]))
+
+    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
+        for batch in minibatch(stream, size=batch_size):
+            restored = []
+            for doc in batch:
+                doc._.case_free = case_free_kind([t.text for t in doc], min_share=self.min_share)
+                if doc._.case_free is not None:
+                    restored.append(doc)
+            if restored:
+                copies = [self._copy(doc) for doc in restored]
+                for proc in self._upstream():
+                    copies = list(proc.pipe(copies)) if hasattr(proc, "pipe") else [proc(c) for c in copies]
+                for doc, copy in zip(restored, copies):
+                    transfer_annotations(copy, doc)
+            yield from batch
+
+    def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
+        return srsly.msgpack_dumps({"forms": self.forms})
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "CaseRestorer":
+        self.set_forms(srsly.msgpack_loads(bytes_data)["forms"])
+        return self
+
+    def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
+        path = ensure_path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        srsly.write_json(path / "forms.json", self.forms)
+
+    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "CaseRestorer":
+        self.set_forms(srsly.read_json(ensure_path(path) / "forms.json"))
+        return self
+
+
+@Language.factory("case_restorer", assigns=["doc.ents", "doc.spans"],
+                  default_config={"min_share": 0.99, "unknown": "auto"})
+def make_case_restorer(nlp: Language, name: str, min_share: float, unknown: str) -> CaseRestorer:
+    """Create the `case_restorer` component (add it last; set its forms with `initialize` or
+    `set_forms`).
+
+    nlp (Language): The pipeline; the components before the restorer annotate the copies.
+    name (str): The component name.
+    min_share (float): See `forms.case_free_kind`.
+    unknown (str): How a word the forms do not know is written: "auto", "title", "lower" or "keep"
+        (`forms.truecase`).
+    RETURNS (CaseRestorer): The component.
+    """
+    return CaseRestorer(nlp, name, min_share=min_share, unknown=unknown)
+
+
+def add_case_restorer(nlp: Language, *, forms: CaseForms, name: str = "case_restorer",
+                      min_share: float = 0.99, unknown: str = "auto") -> CaseRestorer:
+    """Add the restorer last to a trained pipeline (replacing one of the same name).
+
+    nlp (Language): The pipeline; changed in place.
+    forms (CaseForms): The case forms (`forms.mine_case_forms`).
+    name, min_share, unknown: See the factory.
+    RETURNS (CaseRestorer): The added component.
+    """
+    if name in nlp.pipe_names:
+        nlp.remove_pipe(name)
+    restorer = nlp.add_pipe("case_restorer", name=name, last=True, config={"min_share": min_share, "unknown": unknown})
+    restorer.set_forms(forms)
+    return restorer

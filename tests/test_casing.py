@@ -1,0 +1,214 @@
+"""Case forms, truecasing and the `case_restorer` component."""
+import pytest
+import spacy
+import srsly
+from spacy.tokens import Doc, Span
+from spacy.training import Example
+
+from spacy_domain_ner.casing.forms import case_free_kind, check_case_forms, mine_case_forms, sentence_starts, truecase, word_case
+from spacy_domain_ner.casing.restorer import add_case_restorer, transfer_annotations
+
+TEXT = "Acme Corp sued the SEC in Delaware. The court agreed with Acme Corp today."
+PATTERNS = [{"label": "BUSINESS", "pattern": "Acme Corp"}, {"label": "GOVERNMENT", "pattern": "SEC"},
+            {"label": "LOCATION", "pattern": "Delaware"}]
+
+
+@pytest.fixture
+def nlp():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("entity_ruler").add_patterns(PATTERNS)  # case-sensitive: it reads capitals like a cased NER
+    return nlp
+
+
+def words(nlp, text):
+    return [t.text for t in nlp.make_doc(text)]
+
+
+def test_word_case_and_case_free_kind(nlp):
+    assert [word_case(w) for w in ["ACME", "acme", "Acme", "SunGard", "a", "10-K", ","]] == [
+        "upper", "lower", "title", "mixed", None, None, None]
+    assert case_free_kind(words(nlp, TEXT)) is None
+    assert case_free_kind(words(nlp, TEXT.upper())) == "upper"
+    assert case_free_kind(words(nlp, TEXT.lower())) == "lower"
+    assert case_free_kind(words(nlp, " ".join(w[:1].upper() + w[1:].lower() for w in TEXT.split()))) == "title"
+    assert case_free_kind(["A", "10-K", ","]) is None  # no word says anything
+    # one ordinary word in ten is not enough at the default 0.99, enough at 0.9
+    mostly = ["acme"] * 9 + ["Acme"]
+    assert case_free_kind(mostly) is None and case_free_kind(mostly, min_share=0.9) == "lower"
+    for bad in (0.5, 1.5):
+        with pytest.raises(ValueError, match="min_share"):
+            case_free_kind(mostly, min_share=bad)
+
+
+def test_sentence_starts_from_punctuation_line_breaks_or_the_parse(nlp):
+    doc = nlp.make_doc("we sued.  they won!\nnow what\n")
+    assert [t.text for t, s in zip(doc, sentence_starts(doc)) if s and not t.is_space] == ["we", "they", "now"]
+    doc = Doc(nlp.vocab, words=["a", "b", "c"], sent_starts=[True, False, True])
+    assert sentence_starts(doc) == [True, False, True]
+
+
+def test_mine_case_forms_counts_mid_sentence_forms_of_ordinary_docs(nlp):
+    docs = [nlp.make_doc(t) for t in [TEXT, "The Company and the company met. Company counsel left.",
+                                      "THE COMPANY SUED ACME CORP."]]  # case-free: left out
+    forms = mine_case_forms(docs)
+    words = forms["words"]
+    assert words["acme"] == "Acme" and words["sec"] == "SEC" and words["court"] == "court"
+    assert words["company"] == "Company"  # tie 1:1 goes to the first form seen; sentence-initial "Company" not counted
+    assert words["the"] == "the"  # "The" only starts sentences
+    assert words["sued"] == "sued"  # from the first doc, not the upper-case one
+    assert "1" not in words and "." not in words
+    # contexts only for words seen in more than one form, with counts ("The Company": after "the" too)
+    assert forms["after"] == {"the company": ["Company", 1]} and forms["before"] == {
+        "company and": ["Company", 1], "company met": ["company", 1]}
+    check_case_forms(forms)
+
+
+def test_truecase_writes_known_forms_capitalizes_starts_and_handles_unknown_words(nlp):
+    forms = mine_case_forms([nlp.make_doc(TEXT)])
+    doc = nlp.make_doc("ACME CORP SUED SCBV. THE COURT AGREED.")
+    assert truecase(doc, forms) == ["Acme", "Corp", "sued", "SCBV", ".", "The", "court", "agreed", "."]
+    assert truecase(nlp.make_doc("acme sued scbv with sungard."), forms)[2:5] == ["SCBV", "with", "Sungard"]  # auto
+    assert truecase(doc, forms, unknown="title")[3] == "Scbv"
+    assert truecase(doc, forms, unknown="lower")[3] == "scbv"
+    assert truecase(nlp.make_doc("acme sued Scbv"), forms, unknown="keep")[2] == "Scbv"
+    empty = {"words": {}, "after": {}, "before": {}}
+    assert truecase(nlp.make_doc("in 10 filed"), empty, unknown="title") == ["In", "10", "Filed"]
+    # a form of another length (Unicode case mapping) is not used: the copy must keep its offsets
+    assert truecase(nlp.make_doc("x ß"), {**empty, "words": {"ß": "SS"}}, unknown="keep") == ["X", "ß"]
+    with pytest.raises(ValueError, match="unknown must be"):
+        truecase(doc, forms, unknown="upper")
+
+
+def test_truecase_reads_the_neighbours_of_a_word_with_several_forms(nlp):
+    corpus = ["We sold it to Fidelity Investments and to Fidelity Investments again.",
+              "The fidelity bond and the fidelity bond and the fidelity bond were renewed."]
+    forms = mine_case_forms([nlp.make_doc(t) for t in corpus])
+    assert forms["words"]["fidelity"] == "fidelity"  # 3 to 2 alone
+    assert truecase(nlp.make_doc("we paid fidelity investments."), forms)[2:4] == ["Fidelity", "Investments"]
+    assert truecase(nlp.make_doc("we paid the fidelity bond."), forms)[3] == "fidelity"
+    # the previous word and the next word vote with their counts; the heavier wins
+    assert truecase(nlp.make_doc("to fidelity bond"), forms)[1] == "fidelity"  # "to" 2 against "bond" 3
+    assert truecase(nlp.make_doc("the fidelity investments"), forms)[1] == "fidelity"  # "the" 3 against "investments" 2
+@pytest.mark.parametrize("perturb", [str.upper, str.lower, lambda t: " ".join(w.capitalize() for w in t.split(" "))])
+def test_restorer_annotates_case_free_text_through_its_truecased_copy(nlp, perturb):
+    text = perturb(TEXT)
+    assert len(nlp(text).ents) < 4  # the cased annotator misses what the text does not capitalize
+    add_case_restorer(nlp, forms=mine_case_forms([nlp.make_doc(TEXT)]))
+    doc = nlp(text)
+    assert doc.text == text and doc._.case_free is not None
+    assert [(e.text, e.label_) for e in doc.ents] == [
+        (text[0:9], "BUSINESS"), (text[19:22], "GOVERNMENT"), (text[26:34], "LOCATION"), (text[58:67], "BUSINESS")]
+
+
+def test_restorer_leaves_ordinary_text_alone_and_pipes_in_batches(nlp):
+    restorer = add_case_restorer(nlp, forms=mine_case_forms([nlp.make_doc(TEXT)]))
+    calls = []
+    ruler = nlp.get_pipe("entity_ruler")
+    original_pipe = ruler.pipe
+
+    def counting_pipe(docs, **kwargs):
+        docs = list(docs)
+        calls.append([d.text for d in docs])
+        return original_pipe(docs, **kwargs)
+
+    ruler.pipe = counting_pipe
+    texts = [TEXT, TEXT.upper(), "acme corp lost.", "Nothing here."]
+    docs = list(nlp.pipe(texts, batch_size=10))
+    assert [d._.case_free for d in docs] == [None, "upper", "lower", None]
+    assert [len(d.ents) for d in docs] == [4, 4, 1, 0]
+    # the pipeline once over all four, the restorer's copies together in one more call
+    assert calls == [texts, [TEXT, "Acme Corp LOST."]]  # "lost" is not in the forms: 4 letters, capitals
+    assert restorer(nlp.make_doc("Acme Corp sued the SEC")).ents == ()  # ordinary text: left as it is
+
+
+def test_transfer_copies_entities_kb_ids_span_groups_and_confidences(nlp):
+    source = nlp.make_doc("Acme Corp sued")
+    source.ents = [Span(source, 0, 2, label="BUSINESS", kb_id="acme")]
+    source.spans["general"] = [Span(source, 0, 2, label="ORG")]
+    source._.ent_confidences = [[0, 2, "BUSINESS", 0.8]]
+    target = nlp.make_doc("ACME CORP SUED")
+    target.ents = [Span(target, 2, 3, label="PERSON")]
+    transfer_annotations(source, target)
+    assert [(e.text, e.label_, e.kb_id_) for e in target.ents] == [("ACME CORP", "BUSINESS", "acme")]
+    assert [(s.text, s.label_) for s in target.spans["general"]] == [("ACME CORP", "ORG")]
+    assert target._.ent_confidences == [[0, 2, "BUSINESS", 0.8]]
+    with pytest.raises(ValueError, match="2 and 3 tokens"):
+        transfer_annotations(nlp.make_doc("a b"), target)
+
+
+def test_settings_and_forms_are_checked(nlp):
+    for config, message in [({"min_share": 0.4}, "min_share"), ({"unknown": "upper"}, "unknown must be")]:
+        with pytest.raises(ValueError, match=message):
+            spacy.blank("en").add_pipe("case_restorer", config=config)
+    restorer = nlp.add_pipe("case_restorer")
+    with pytest.raises(ValueError, match="lower-case to its word"):
+        restorer.set_forms({"words": {"acme": "Apex"}, "after": {}, "before": {}})
+    with pytest.raises(ValueError, match="lower-case to its word"):
+        restorer.set_forms({"words": {}, "after": {"the acme": ["Apex", 2]}, "before": {}})
+    with pytest.raises(ValueError, match="lower-case to its word"):
+        restorer.set_forms({"words": {}, "after": {}, "before": {"acme": ["Acme", 2]}})
+    with pytest.raises(ValueError, match="keys 'words', 'after' and 'before'"):
+        restorer.set_forms({"acme": "Acme"})
+    with pytest.raises(ValueError, match="initialize needs"):
+        restorer.initialize()
+    other = spacy.blank("en").add_pipe("case_restorer", name="elsewhere")
+    other.nlp = nlp  # a restorer of another pipeline cannot find its place
+    with pytest.raises(ValueError, match="elsewhere is not in the pipeline"):
+        other(nlp.make_doc("ACME CORP"))
+
+
+def test_initialize_from_a_file_a_dict_or_the_training_examples(nlp, tmp_path):
+    restorer = nlp.add_pipe("case_restorer")
+    srsly.write_json(tmp_path / "forms.json", {"words": {"acme": "Acme"}, "after": {}, "before": {}})
+    restorer.initialize(forms=tmp_path / "forms.json")
+    assert restorer.forms["words"] == {"acme": "Acme"}
+    restorer.initialize(forms={"words": {"sec": "SEC"}, "after": {}, "before": {}})
+    assert restorer.forms["words"] == {"sec": "SEC"}
+    reference = nlp.make_doc(TEXT)
+    nlp.initialize(lambda: [Example(nlp.make_doc(TEXT), reference)])
+    assert restorer.forms["words"]["acme"] == "Acme" and restorer.forms["words"]["delaware"] == "Delaware"
+
+
+def test_round_trips_keep_the_forms_and_settings(nlp, tmp_path):
+    add_case_restorer(nlp, forms=mine_case_forms([nlp.make_doc(TEXT)]), unknown="lower", min_share=0.95)
+    nlp.to_disk(tmp_path / "p")
+    loaded = spacy.load(tmp_path / "p")
+    restorer = loaded.get_pipe("case_restorer")
+    assert restorer.forms == nlp.get_pipe("case_restorer").forms and (restorer.unknown, restorer.min_share) == ("lower", 0.95)
+    assert [e.label_ for e in loaded(TEXT.upper()).ents] == ["BUSINESS", "GOVERNMENT", "LOCATION", "BUSINESS"]
+    copy = spacy.blank("en").add_pipe("case_restorer").from_bytes(restorer.to_bytes())
+    assert copy.forms == restorer.forms
+    # adding it again replaces the old one, still last
+    add_case_restorer(loaded, forms={"words": {"acme": "Acme"}, "after": {}, "before": {}})
+    assert loaded.pipe_names[-1] == "case_restorer" and loaded.pipe_names.count("case_restorer") == 1
+
+
+# --- CLI ---------------------------------------------------------------------------------------
+
+def test_mine_case_forms_and_add_knowledge_with_case_forms_cli(nlp, tmp_path):
+    from spacy.tokens import DocBin
+    from typer.testing import CliRunner
+
+    from spacy_domain_ner.cli import app
+
+    DocBin(docs=[nlp.make_doc(TEXT)]).to_disk(tmp_path / "train.spacy")
+    forms_path = tmp_path / "forms.json"
+    result = CliRunner().invoke(app, ["mine-case-forms", str(tmp_path / "train.spacy"), "-o", str(forms_path)])
+    assert result.exit_code == 0, result.output
+    assert srsly.read_json(forms_path)["words"]["acme"] == "Acme" and "from 1 docs" in result.output
+    result = CliRunner().invoke(app, ["mine-case-forms", str(tmp_path / "none.spacy"), "-o", str(tmp_path / "f2.json")])
+    assert result.exit_code == 1 and "none.spacy: no such file" in result.output and not (tmp_path / "f2.json").exists()
+
+    nlp.to_disk(tmp_path / "model")
+    srsly.write_jsonl(tmp_path / "kb.jsonl", [{"label": "BUSINESS", "text": "Apex Ltd"}])
+    args = ["add-knowledge", str(tmp_path / "model"), str(tmp_path / "kb.jsonl"), str(tmp_path / "out"), "--any-labels"]
+    result = CliRunner().invoke(app, args + ["--consistency", "true", "--case-forms", str(forms_path)])
+    assert result.exit_code == 0, result.output
+    loaded = spacy.load(tmp_path / "out")
+    assert loaded.pipe_names == ["entity_ruler", "legal_knowledge", "entity_consistency", "case_restorer"]
+    assert [e.text for e in loaded(TEXT.lower()).ents] == ["acme corp", "sec", "delaware", "acme corp"]
+    result = CliRunner().invoke(app, args + ["--case-forms", str(tmp_path / "missing.json")])
+    assert result.exit_code == 1 and "missing.json: no such file" in result.output
+    (tmp_path / "bad.json").write_text('{"acme": "Acme"}', encoding="utf8")
+    result = CliRunner().invoke(app, args + ["--case-forms", str(tmp_path / "bad.json")])
+    assert result.exit_code == 1 and "keys 'words', 'after' and 'before'" in result.output
