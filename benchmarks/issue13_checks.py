@@ -6,6 +6,7 @@ usage:
   python benchmarks/issue13_checks.py errors MODEL DEV.spacy LABEL     # most frequent missed and spurious entities of a label
   python benchmarks/issue13_checks.py nocase-config OUT.cfg            # configs/ner_hybrid.cfg without the case features
   python benchmarks/issue13_checks.py truecasing TRAIN.spacy DEV.spacy [RAW.jsonl N]  # truecasing accuracy on re-cased dev
+  python benchmarks/issue13_checks.py uncased-head-config MODEL OUT.cfg  # a NER head on MODEL's frozen encoder alone
 """
 import collections
 import sys
@@ -98,9 +99,26 @@ def truecasing(train: str, dev: str, raw: str = "", n: str = "0") -> None:
                   f"other tokens {right[False] / total[False]:.3f}")
 
 
+def uncased_head_config(model: str, output: str) -> None:
+    """A config that trains a new NER head with the plain transformer listener (no cased features)
+    on the frozen transformer of a trained pipeline, without re-cased copies."""
+    from thinc.api import Config
+
+    config = Config().from_disk(Path(model) / "config.cfg", interpolate=False)
+    config["nlp"]["pipeline"] = ["transformer", "ner"]
+    config["components"]["transformer"] = {"source": model}
+    config["components"]["ner"]["model"]["tok2vec"] = {
+        "@architectures": "spacy-transformers.TransformerListener.v1", "grad_factor": 1.0,
+        "pooling": {"@layers": "reduce_mean.v1"}, "upstream": "*"}
+    config["training"]["frozen_components"] = ["transformer"]
+    config["training"]["annotating_components"] = ["transformer"]
+    config["corpora"]["train"]["augmenter"] = None
+    config.to_disk(output)
+
+
 if __name__ == "__main__":
     commands = {"alignment": alignment, "consistency": consistency, "errors": errors, "nocase-config": nocase_config,
-                "truecasing": truecasing}
+                "truecasing": truecasing, "uncased-head-config": uncased_head_config}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     commands[sys.argv[1]](*sys.argv[2:])
