@@ -90,7 +90,7 @@ def test_wheels_install_alone_and_load_offline_in_fresh_venv(project, tmp_path):
         "assert 'spacy-domain-ner==0.1.0' in importlib.metadata.requires('en_legal_ner'), importlib.metadata.requires('en_legal_ner')\n"
         "nlp = spacy.load('en_legal_ner')\n"
         "doc = nlp('The Securities and Exchange Commission sued Acme Holdings, Inc. in New York.')\n"
-        "assert nlp.pipe_names == ['transformer', 'entity_confidence', 'ner', 'legal_knowledge', 'entity_consistency'], nlp.pipe_names\n"
+        "assert nlp.pipe_names == ['transformer', 'entity_confidence', 'ner', 'legal_knowledge', 'entity_consistency', 'case_restorer'], nlp.pipe_names\n"
         "assert nlp.get_pipe('entity_confidence').cfg['calibration'] is not None\n"  # fitted on dev by calibrate
         "from spacy_domain_ner.models.quantize import quantized_components\n"
         "assert quantized_components(nlp) == ['transformer']\n"  # package_int8: int8 from spacy.load alone
@@ -100,6 +100,11 @@ def test_wheels_install_alone_and_load_offline_in_fresh_venv(project, tmp_path):
         "assert ('Securities and Exchange Commission', 'GOVERNMENT') in [(e.text, e.label_) for e in sec.ents], sec.ents\n"
         "assert all(0.0 <= e._.confidence <= 1.0 for e in list(doc.ents) + list(sec.ents)), [(e.text, e._.confidence) for e in doc.ents]\n"
         "assert doc.has_annotation('ENT_IOB')\n"
+        # all capitals: annotated through the truecased copy, with the case forms shipped in the package
+        "up = nlp('THE SECURITIES AND EXCHANGE COMMISSION FILED SUIT.')\n"
+        "assert up._.case_free == 'upper' and doc._.case_free is None\n"
+        "assert ('SECURITIES AND EXCHANGE COMMISSION', 'GOVERNMENT') in [(e.text, e.label_) for e in up.ents], up.ents\n"
+        "assert all(0.0 <= e._.confidence <= 1.0 for e in up.ents), [(e.text, e._.confidence) for e in up.ents]\n"
         "print(nlp.meta['name'], sorted(nlp.get_pipe('ner').labels))\n"
     )
     env = {"PATH": os.environ["PATH"], "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HOME": str(tmp_path)}
