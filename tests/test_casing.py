@@ -207,6 +207,18 @@ def test_mine_case_forms_and_add_knowledge_with_case_forms_cli(nlp, tmp_path):
     loaded = spacy.load(tmp_path / "out")
     assert loaded.pipe_names == ["entity_ruler", "legal_knowledge", "entity_consistency", "case_restorer"]
     assert [e.text for e in loaded(TEXT.lower()).ents] == ["acme corp", "sec", "delaware", "acme corp"]
+    # a pipeline that has the restorer keeps it last, with its forms and settings, when components are added
+    loaded.remove_pipe("entity_consistency")
+    add_case_restorer(loaded, forms=loaded.get_pipe("case_restorer").forms, unknown="lower")
+    loaded.to_disk(tmp_path / "with_restorer")
+    again = ["add-knowledge", str(tmp_path / "with_restorer"), str(tmp_path / "kb.jsonl"), str(tmp_path / "out2"),
+             "--any-labels", "--name", "more_knowledge", "--consistency", "true"]
+    result = CliRunner().invoke(app, again)
+    assert result.exit_code == 0, result.output
+    reloaded = spacy.load(tmp_path / "out2")
+    assert reloaded.pipe_names[-2:] == ["entity_consistency", "case_restorer"]
+    restorer = reloaded.get_pipe("case_restorer")
+    assert restorer.forms == loaded.get_pipe("case_restorer").forms and restorer.unknown == "lower"
     result = CliRunner().invoke(app, args + ["--case-forms", str(tmp_path / "missing.json")])
     assert result.exit_code == 1 and "missing.json: no such file" in result.output
     (tmp_path / "bad.json").write_text('{"acme": "Acme"}', encoding="utf8")

@@ -79,7 +79,6 @@ def add_knowledge_cli(
     import srsly
 
     from ..casing.restorer import add_case_restorer
-
     from ..knowledge.component import add_knowledge
     from ..knowledge.kb import KnowledgeError
 
@@ -100,6 +99,9 @@ def add_knowledge_cli(
             if not case_forms.is_file():
                 raise ValueError(f"{case_forms}: no such file")
             add_case_restorer(nlp, forms=srsly.read_json(case_forms))
+        elif "case_restorer" in nlp.pipe_names:  # from the input pipeline: it must stay last
+            old = nlp.get_pipe("case_restorer")
+            add_case_restorer(nlp, forms=old.forms, min_share=old.min_share, unknown=old.unknown)
         replace_directory(output_dir, nlp.to_disk)
     except (KnowledgeError, ValueError, OSError) as err:
         fail(err)
