@@ -84,10 +84,11 @@ def truecasing(train: str, dev: str, raw: str = "", n: str = "0") -> None:
     gold = gold_docs(dev, nlp)
     print(f"{len(forms['words'])} words, {len(forms['after']) + len(forms['before'])} contexts from {len(docs)} docs")
     for kind in ("upper", "lower", "title"):
+        recased_docs = perturb_docs(gold, kind=kind)
         for unknown in ("auto", "title", "lower", "keep"):
             right = collections.Counter()
             total = collections.Counter()
-            for ref, recased in zip(gold, perturb_docs(gold, kind=kind)):
+            for ref, recased in zip(gold, recased_docs):
                 inside = [False] * len(ref)
                 for ent in ref.ents:
                     inside[ent.start:ent.end] = [True] * len(ent)

@@ -23,6 +23,18 @@ SENTENCE_END = frozenset({".", "!", "?"})
 CaseForms = Dict[str, Dict[str, Any]]
 
 
+def check_min_share(min_share: float) -> None:
+    """Raise ValueError unless 0.5 < min_share <= 1 (see `case_free_kind`)."""
+    if not 0.5 < min_share <= 1.0:
+        raise ValueError(f"min_share must be above 0.5 and at most 1, not {min_share}")
+
+
+def check_unknown(unknown: str) -> None:
+    """Raise ValueError unless `unknown` is one of UNKNOWN_POLICIES (see `truecase`)."""
+    if unknown not in UNKNOWN_POLICIES:
+        raise ValueError(f"unknown must be one of {', '.join(UNKNOWN_POLICIES)}, not {unknown!r}")
+
+
 def _cased_letters(word: str) -> int:
     return sum(1 for c in word if c.lower() != c.upper())
 
@@ -55,8 +67,7 @@ def case_free_kind(words: Sequence[str], *, min_share: float = 0.99) -> Optional
     RETURNS (Optional[str]): "upper", "lower" or "title" when at least `min_share` of those
         words are written so; None for ordinary text and for text without such words.
     """
-    if not 0.5 < min_share <= 1.0:
-        raise ValueError(f"min_share must be above 0.5 and at most 1, not {min_share}")
+    check_min_share(min_share)
     counts = collections.Counter(kind for kind in map(word_case, words) if kind is not None)
     total = sum(counts.values())
     if not total:
@@ -184,8 +195,7 @@ def truecase(doc: Doc, forms: CaseForms, *, unknown: str = "auto") -> List[str]:
         form is (a form of another length, e.g. from Unicode case mapping, is not used); a
         sentence's first word capitalized.
     """
-    if unknown not in UNKNOWN_POLICIES:
-        raise ValueError(f"unknown must be one of {', '.join(UNKNOWN_POLICIES)}, not {unknown!r}")
+    check_unknown(unknown)
     words = []
     for token, start, (prev, nxt) in zip(doc, sentence_starts(doc), _neighbours(doc)):
         text = token.text

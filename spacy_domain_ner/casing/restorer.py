@@ -20,7 +20,8 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import ensure_path, minibatch
 
-from .forms import UNKNOWN_POLICIES, CaseForms, case_free_kind, check_case_forms, mine_case_forms, truecase
+from .forms import (CaseForms, case_free_kind, check_case_forms, check_min_share, check_unknown, mine_case_forms,
+                    truecase)
 
 if not Doc.has_extension("case_free"):
     Doc.set_extension("case_free", default=None)  # "upper", "lower", "title" or None
@@ -49,9 +50,8 @@ class CaseRestorer:
     """Annotates Docs without case signal through truecased copies (see the module docstring)."""
 
     def __init__(self, nlp: Language, name: str, *, min_share: float, unknown: str) -> None:
-        case_free_kind([], min_share=min_share)  # checks min_share
-        if unknown not in UNKNOWN_POLICIES:
-            raise ValueError(f"unknown must be one of {', '.join(UNKNOWN_POLICIES)}, not {unknown!r}")
+        check_min_share(min_share)
+        check_unknown(unknown)
         self.nlp = nlp
         self.name = name
         self.min_share = min_share

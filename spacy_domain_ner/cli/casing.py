@@ -15,18 +15,11 @@ def mine_case_forms_cli(
     min_share: float = typer.Option(0.99, "--min-share", help="Docs with at least this share of words in one case pattern are left out"),
 ) -> None:
     """Mine each word's most frequent form mid-sentence, alone and next to its neighbours."""
-    import spacy
-    from spacy.tokens import DocBin
-
     from ..casing.forms import mine_case_forms
+    from ..evaluation.evaluate import load_gold
 
-    nlp = spacy.blank("en")
     try:
-        docs = []
-        for path in inputs:
-            if not path.is_file():
-                raise ValueError(f"{path}: no such file")
-            docs.extend(DocBin().from_disk(path).get_docs(nlp.vocab))
+        docs = [doc for path in inputs for doc in load_gold(path)]
         forms = mine_case_forms(docs, min_share=min_share)
         write_json_atomic(output, forms)
     except ValueError as err:
