@@ -18,7 +18,7 @@ from spacy.scorer import Scorer
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
-from spacy_domain_ner.casing.forms import mine_case_forms, truecase
+from spacy_domain_ner.casing.forms import case_free_kind, mine_case_forms, truecase, word_case
 from spacy_domain_ner.evaluation.robustness import perturb_docs
 from spacy_domain_ner.models.tokenizer import add_legal_suffixes
 
@@ -83,6 +83,13 @@ def truecasing(train: str, dev: str, raw: str = "", n: str = "0") -> None:
     forms = mine_case_forms(docs)
     gold = gold_docs(dev, nlp)
     print(f"{len(forms['words'])} words, {len(forms['after']) + len(forms['before'])} contexts from {len(docs)} docs")
+    shares = []
+    for doc in gold:
+        counts = collections.Counter(k for k in (word_case(t.text) for t in doc) if k is not None)
+        shares.append(max(counts[k] / max(1, sum(counts.values())) for k in ("upper", "lower", "title")))
+    print(f"dev docs without case signal: {sum(case_free_kind([t.text for t in d]) is not None for d in gold)} of "
+          f"{len(gold)}; highest share of one pattern in a dev doc: {max(shares):.3f}")
+    errors = collections.Counter()
     for kind in ("upper", "lower", "title"):
         recased_docs = perturb_docs(gold, kind=kind)
         for unknown in ("auto", "title", "lower", "keep"):
@@ -96,8 +103,11 @@ def truecasing(train: str, dev: str, raw: str = "", n: str = "0") -> None:
                     if token.text.lower() != token.text.upper():
                         total[where] += 1
                         right[where] += token.text == word
+                        if where and token.text != word and (kind, unknown) == ("lower", "auto"):
+                            errors[(token.text, word)] += 1
             print(f"{kind:<6} unknown={unknown:<6} entity tokens {right[True] / total[True]:.3f}  "
                   f"other tokens {right[False] / total[False]:.3f}")
+    print("most frequent entity-token errors (lower, auto):", errors.most_common(8))
 
 
 def uncased_head_config(model: str, output: str) -> None:
