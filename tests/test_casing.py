@@ -5,7 +5,8 @@ import srsly
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 
-from spacy_domain_ner.casing.forms import case_free_kind, check_case_forms, mine_case_forms, sentence_starts, truecase, word_case
+from spacy_domain_ner.casing.forms import (case_free_kind, check_case_forms, mine_case_forms, sentence_starts, truecase,
+                                           upper_passages, word_case)
 from spacy_domain_ner.casing.restorer import add_case_restorer, transfer_annotations
 
 TEXT = "Acme Corp sued the SEC in Delaware. The court agreed with Acme Corp today."
@@ -18,6 +19,21 @@ def nlp():
     nlp = spacy.blank("en")
     nlp.add_pipe("entity_ruler").add_patterns(PATTERNS)  # case-sensitive: it reads capitals like a cased NER
     return nlp
+
+
+def count_calls(nlp):
+    """Record the texts of every `entity_ruler.pipe` call."""
+    calls = []
+    ruler = nlp.get_pipe("entity_ruler")
+    original_pipe = ruler.pipe
+
+    def counting_pipe(docs, **kwargs):
+        docs = list(docs)
+        calls.append([d.text for d in docs])
+        return original_pipe(docs, **kwargs)
+
+    ruler.pipe = counting_pipe
+    return calls
 
 
 def words(nlp, text):
@@ -38,6 +54,18 @@ def test_word_case_and_case_free_kind(nlp):
     for bad in (0.5, 1.5):
         with pytest.raises(ValueError, match="min_share"):
             case_free_kind(mostly, min_share=bad)
+
+
+def test_upper_passages_are_runs_of_capital_words(nlp):
+    text = "SCBV said. BY AND BETWEEN ACME CORP, INC. and 10-K FILED BY I.B.M. NOW"
+    found = [nlp.make_doc(text)[s:e].text for s, e in upper_passages(words(nlp, text), min_words=2)]
+    # words without two cased letters (",", "10-K") neither count nor end a run; "and" ends one;
+    # the lone acronym is no passage at min_words 2, and the run at the end of the text is closed
+    assert found == ["BY AND BETWEEN ACME CORP, INC", "FILED BY I.B.M. NOW"]  # "INC" "." before "and"
+    assert [len(upper_passages(words(nlp, text), min_words=n)) for n in (1, 4, 6, 7)] == [3, 2, 1, 0]
+    assert upper_passages([], min_words=2) == []
+    with pytest.raises(ValueError, match="min_words must be at least 1"):
+        upper_passages(["ACME"], min_words=0)
 
 
 def test_sentence_starts_from_punctuation_line_breaks_or_the_parse(nlp):
@@ -102,16 +130,7 @@ def test_restorer_annotates_case_free_text_through_its_truecased_copy(nlp, pertu
 
 def test_restorer_leaves_ordinary_text_alone_and_pipes_in_batches(nlp):
     restorer = add_case_restorer(nlp, forms=mine_case_forms([nlp.make_doc(TEXT)]))
-    calls = []
-    ruler = nlp.get_pipe("entity_ruler")
-    original_pipe = ruler.pipe
-
-    def counting_pipe(docs, **kwargs):
-        docs = list(docs)
-        calls.append([d.text for d in docs])
-        return original_pipe(docs, **kwargs)
-
-    ruler.pipe = counting_pipe
+    calls = count_calls(nlp)
     texts = [TEXT, TEXT.upper(), "acme corp lost.", "Nothing here."]
     docs = list(nlp.pipe(texts, batch_size=10))
     assert [d._.case_free for d in docs] == [None, "upper", "lower", None]
@@ -119,6 +138,32 @@ def test_restorer_leaves_ordinary_text_alone_and_pipes_in_batches(nlp):
     # the pipeline once over all four, the restorer's copies together in one more call
     assert calls == [texts, [TEXT, "Acme Corp LOST."]]  # "lost" is not in the forms: 4 letters, capitals
     assert restorer(nlp.make_doc("Acme Corp sued the SEC")).ents == ()  # ordinary text: left as it is
+
+
+def test_restorer_truecases_passages_in_capitals_of_ordinary_text(nlp):
+    forms = mine_case_forms([nlp.make_doc(TEXT)])
+    text = "The court agreed. ACME CORP SUED THE SEC IN DELAWARE. Acme Corp won."
+    assert [e.text for e in nlp(text).ents] == ["SEC", "Acme Corp"]
+    restorer = add_case_restorer(nlp, forms=forms, passage_words=3)
+    calls = count_calls(nlp)
+    docs = list(nlp.pipe([text, TEXT, "ACME CORP sued."]))
+    doc = docs[0]
+    assert doc.text == text and doc._.case_free is None and doc._.case_free_passages == [(4, 11)]
+    assert [(e.text, e.label_) for e in doc.ents] == [
+        ("ACME CORP", "BUSINESS"), ("SEC", "GOVERNMENT"), ("DELAWARE", "LOCATION"), ("Acme Corp", "BUSINESS")]
+    # only the passage changes in the copy; an ordinary Doc without one and a two-word run are not copied
+    assert calls[-1] == ["The court agreed. Acme Corp sued the SEC in Delaware. Acme Corp won."]
+    assert [d._.case_free_passages for d in docs[1:]] == [[], []]
+    restorer.passage_words = 0  # off (the default): the passage stays as it is
+    assert [e.text for e in nlp(text).ents] == ["SEC", "Acme Corp"] and nlp(text)._.case_free_passages == []
+
+
+def test_restorer_kinds_choose_what_is_restored(nlp):
+    add_case_restorer(nlp, forms=mine_case_forms([nlp.make_doc(TEXT)]), kinds=["lower", "title"], passage_words=3)
+    upper = nlp(TEXT.upper())  # written in capitals: left to the model, also not read as one long passage
+    assert upper._.case_free is None and upper._.case_free_passages == [] and [e.text for e in upper.ents] == ["SEC"]
+    lower = nlp(TEXT.lower())
+    assert lower._.case_free == "lower" and len(lower.ents) == 4
 
 
 def test_transfer_copies_entities_kb_ids_span_groups_and_confidences(nlp):
@@ -137,7 +182,9 @@ def test_transfer_copies_entities_kb_ids_span_groups_and_confidences(nlp):
 
 
 def test_settings_and_forms_are_checked(nlp):
-    for config, message in [({"min_share": 0.4}, "min_share"), ({"unknown": "upper"}, "unknown must be")]:
+    for config, message in [({"min_share": 0.4}, "min_share"), ({"unknown": "upper"}, "unknown must be"),
+                            ({"kinds": ["upper", "shout"]}, "kinds must be some of"), ({"kinds": []}, "kinds must be"),
+                            ({"passage_words": 1}, "passage_words must be"), ({"passage_words": -2}, "passage_words")]:
         with pytest.raises(ValueError, match=message):
             spacy.blank("en").add_pipe("case_restorer", config=config)
     restorer = nlp.add_pipe("case_restorer")
@@ -170,11 +217,13 @@ def test_initialize_from_a_file_a_dict_or_the_training_examples(nlp, tmp_path):
 
 
 def test_round_trips_keep_the_forms_and_settings(nlp, tmp_path):
-    add_case_restorer(nlp, forms=mine_case_forms([nlp.make_doc(TEXT)]), unknown="lower", min_share=0.95)
+    add_case_restorer(nlp, forms=mine_case_forms([nlp.make_doc(TEXT)]), unknown="lower", min_share=0.95,
+                      kinds=["title", "upper"], passage_words=4)
     nlp.to_disk(tmp_path / "p")
     loaded = spacy.load(tmp_path / "p")
     restorer = loaded.get_pipe("case_restorer")
-    assert restorer.forms == nlp.get_pipe("case_restorer").forms and (restorer.unknown, restorer.min_share) == ("lower", 0.95)
+    assert restorer.forms == nlp.get_pipe("case_restorer").forms
+    assert restorer.settings == {"min_share": 0.95, "unknown": "lower", "kinds": ["upper", "title"], "passage_words": 4}
     assert [e.label_ for e in loaded(TEXT.upper()).ents] == ["BUSINESS", "GOVERNMENT", "LOCATION", "BUSINESS"]
     copy = spacy.blank("en").add_pipe("case_restorer").from_bytes(restorer.to_bytes())
     assert copy.forms == restorer.forms
@@ -219,6 +268,17 @@ def test_mine_case_forms_and_add_knowledge_with_case_forms_cli(nlp, tmp_path):
     assert reloaded.pipe_names[-2:] == ["entity_consistency", "case_restorer"]
     restorer = reloaded.get_pipe("case_restorer")
     assert restorer.forms == loaded.get_pipe("case_restorer").forms and restorer.unknown == "lower"
+    # its settings can be changed on the way; new ones go to a restorer added from a forms file
+    result = CliRunner().invoke(app, again[:3] + [str(tmp_path / "out3"), "--any-labels", "--name", "more_knowledge",
+                                               "--passage-words", "3"])
+    assert result.exit_code == 0, result.output
+    restorer = spacy.load(tmp_path / "out3").get_pipe("case_restorer")
+    assert (restorer.unknown, restorer.passage_words, restorer.kinds) == ("lower", 3, ["upper", "lower", "title"])
+    result = CliRunner().invoke(app, args + ["--case-forms", str(forms_path), "--restore-kinds", "lower, title"])
+    assert result.exit_code == 0, result.output
+    assert spacy.load(tmp_path / "out").get_pipe("case_restorer").settings["kinds"] == ["lower", "title"]
+    result = CliRunner().invoke(app, args + ["--passage-words", "3"])
+    assert result.exit_code == 1 and "need --case-forms" in result.output
     result = CliRunner().invoke(app, args + ["--case-forms", str(tmp_path / "missing.json")])
     assert result.exit_code == 1 and "missing.json: no such file" in result.output
     (tmp_path / "bad.json").write_text('{"acme": "Acme"}', encoding="utf8")

@@ -353,7 +353,7 @@ def test_cli_end_to_end(tmp_path):
         assert key in data
     assert data["ents_f"] == 1.0  # Jane (PER) dropped from the gold by the map
     rows = {r["perturbation"]: r for r in data["robustness"]["rows"]}
-    assert list(rows)[0] == "clean" and set(rows) == {"clean", "upper", "lower", "title", "typos", "swap", "whitespace", "punctuation", "natural", "spaced"}
+    assert list(rows)[0] == "clean" and set(rows) == {"clean", "upper", "lower", "title", "upper_passages", "typos", "swap", "whitespace", "punctuation", "natural", "spaced"}
     assert rows["upper"]["ents_f"] == 0.0 and rows["swap"]["ents_f"] == 1.0
     assert "## Robustness" in markdown.read_text()
     assert "P 100.00" in res.output

@@ -269,3 +269,6 @@ def test_mine_kb_cli_errors(tmp_path, corpus):
     assert result.exit_code == 1 and f"{bad}:2: not valid JSON" in result.output and not out.exists()
     result = CliRunner().invoke(app, ["mine-kb", str(tmp_path / "none.spacy"), "-o", str(out)])
     assert result.exit_code == 1 and "no such file" in result.output
+    (tmp_path / "notes.spacy").write_text("not a DocBin", encoding="utf8")
+    result = CliRunner().invoke(app, ["mine-kb", str(tmp_path / "notes.spacy"), "-o", str(out)])
+    assert result.exit_code == 1 and "notes.spacy: not a spaCy DocBin file" in result.output and not out.exists()

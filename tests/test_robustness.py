@@ -72,6 +72,7 @@ def test_every_gold_span_covers_the_perturbed_entity_text(kind):
     originals = gold_docs()
     perturbed = perturb_docs(originals, kind=kind, seed=7, pool=pool, noise_rate=0.5)
     n_changed = n_inserted = 0
+    sentences_kept = sentences_upper = 0
     for old, new in zip(originals, perturbed):
         assert len(new.ents) == len(old.ents)
         assert new.user_data == old.user_data
@@ -94,6 +95,8 @@ def test_every_gold_span_covers_the_perturbed_entity_text(kind):
             elif kind == "natural":  # the same tokens; only the space before the comma goes
                 assert [t.text for t in n] == [t.text for t in o]
                 assert n.text == o.text.replace(" ,", ",")
+            elif kind == "upper_passages":
+                assert n.text in (o.text, o.text.upper())
             elif kind == "swap":
                 if o.label_ in pool_texts:
                     assert n.text in pool_texts[o.label_] and n.text != o.text
@@ -104,6 +107,11 @@ def test_every_gold_span_covers_the_perturbed_entity_text(kind):
             n_changed += n.text != o.text
         if kind in CASED:
             assert new.text == "".join(CASED[kind](t.text) + t.whitespace_ for t in old)
+        if kind == "upper_passages":  # each sentence as it was or all in capitals, entities with it
+            for o, n in zip(old.sents, new.sents):
+                assert n.text in (o.text, o.text.upper())
+                sentences_kept += n.text == o.text
+                sentences_upper += n.text == o.text.upper()
         if kind == "natural":
             assert new.text == old.text.replace(" ,", ",").replace(" .", ".")
             assert [t.text for t in new] == [t.text for t in old]
@@ -122,13 +130,15 @@ def test_every_gold_span_covers_the_perturbed_entity_text(kind):
             assert j == len(old)
             assert inserted and all(noise_ok(t.text) and t.ent_iob_ == "O" for t in inserted)
             n_inserted += len(inserted)
-    if kind in ("upper", "lower", "typos", "swap", "natural"):
+    if kind in ("upper", "lower", "typos", "swap", "natural", "upper_passages"):
         assert n_changed > 0
+    if kind == "upper_passages":  # noise_rate 0.5 of 24 sentences
+        assert sentences_kept >= 4 and sentences_upper >= 4
     if kind in ("whitespace", "punctuation"):
         assert n_inserted >= len(originals)
 
 
-@pytest.mark.parametrize("kind", ["typos", "swap", "whitespace", "punctuation"])
+@pytest.mark.parametrize("kind", ["typos", "swap", "whitespace", "punctuation", "upper_passages"])
 def test_perturbations_are_deterministic(kind):
     pool = build_entity_pool(pool_docs())
 
@@ -154,6 +164,15 @@ def test_noise_keeps_missing_annotation_and_rate_bounds():
     assert perturb_doc(doc, kind="whitespace", rng=random.Random(0), noise_rate=0.0).text == doc.text
     with pytest.raises(ValueError, match="noise_rate"):
         perturb_doc(doc, kind="whitespace", rng=random.Random(0), noise_rate=1.5)
+    # without sentence annotation the passages are the punctuation's sentences; missing annotation stays
+    unsplit = Doc(VOCAB, words=["Acme", "sued", ".", "Beta", "won", "."])
+    unsplit.set_ents([Span(unsplit, 0, 1, label="ORG")], missing=[unsplit[3:5]], default="outside")
+    texts = {perturb_doc(unsplit, kind="upper_passages", rng=random.Random(seed), noise_rate=0.5).text.strip() for seed in range(20)}
+    assert texts == {"Acme sued . Beta won .", "ACME SUED . Beta won .", "Acme sued . BETA WON .", "ACME SUED . BETA WON ."}
+    assert [t.ent_iob_ for t in perturb_doc(unsplit, kind="upper_passages", rng=random.Random(0), noise_rate=1.0)] == [
+        "B", "O", "O", "", "", "O"]
+    with pytest.raises(ValueError, match="noise_rate"):
+        perturb_doc(doc, kind="upper_passages", rng=random.Random(0), noise_rate=-0.1)
 
 
 def test_bad_arguments_and_pool_edge_cases():

@@ -78,6 +78,34 @@ def case_free_kind(words: Sequence[str], *, min_share: float = 0.99) -> Optional
     return None
 
 
+def upper_passages(words: Sequence[str], *, min_words: int) -> List[Tuple[int, int]]:
+    """Passages written in capitals inside a text: runs of at least `min_words` consecutive words
+    written all upper ("by and between EMS TECHNOLOGIES, INC., a Georgia corporation").
+
+    Words with fewer than two cased letters ("I", ",", "10-K") neither count nor end a run, so a
+    passage may hold them; a lone acronym ("SCBV") is not a passage when `min_words` is 2 or more.
+
+    words (Sequence[str]): The token texts.
+    min_words (int): Least number of upper-case words in a passage (at least 1).
+    RETURNS (List[Tuple[int, int]]): The passages as token ranges [start, end), from the first
+        to the last upper-case word of each run, in order.
+    """
+    if min_words < 1:
+        raise ValueError(f"min_words must be at least 1, not {min_words}")
+    passages: List[Tuple[int, int]] = []
+    start, end, count = None, 0, 0
+    for i, word in enumerate(list(words) + ["Ab"]):  # a title-case word at the end closes the last run
+        kind = word_case(word)
+        if kind == "upper":
+            start, count = (i, 0) if start is None else (start, count)
+            count, end = count + 1, i + 1
+        elif kind is not None:
+            if start is not None and count >= min_words:
+                passages.append((start, end))
+            start = None
+    return passages
+
+
 def sentence_starts(doc: Doc) -> List[bool]:
     """Whether each token starts a sentence: the first token, and a token after ".", "!", "?"
     or after a line break (spaCy's sentence boundaries where the Doc has them).

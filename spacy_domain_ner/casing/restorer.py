@@ -5,14 +5,19 @@ lower or all capitalized (`forms.case_free_kind`) is copied with its words truec
 (`forms.truecase`: same tokens, same spacing, each word as the training corpus writes it); the
 components before the restorer annotate the copy, and its entities (labels, kb ids), span
 groups and entity confidences are copied back token for token. The Doc's text is never changed;
-`doc._.case_free` says which kind was restored (None for ordinary text).
+`doc._.case_free` says which kind was restored (None for ordinary text). `kinds` limits the
+restored kinds (a model trained with upper-cased copies may read capitals better as they are).
+
+With `passage_words` set, an ordinary Doc's passages written in capitals (`forms.upper_passages`:
+a contract's headings and party blocks, a filing's signature block) are truecased in the copy and
+the rest of the words kept; `doc._.case_free_passages` lists the restored token ranges.
 
 Why: the NER's cased features (`CaseAwareListener`) learn that `SCBV` is written in capitals;
 in a contract's all-capitals heading every word is, and in lower-cased text none is. The case
 forms are serialized with the pipeline, so a packaged model needs no file at load time.
 """
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import srsly
 from spacy.language import Language
@@ -20,11 +25,13 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import ensure_path, minibatch
 
-from .forms import (CaseForms, case_free_kind, check_case_forms, check_min_share, check_unknown, mine_case_forms,
-                    truecase)
+from .forms import (CASE_KINDS, CaseForms, case_free_kind, check_case_forms, check_min_share, check_unknown,
+                    mine_case_forms, truecase, upper_passages)
 
 if not Doc.has_extension("case_free"):
     Doc.set_extension("case_free", default=None)  # "upper", "lower", "title" or None
+if not Doc.has_extension("case_free_passages"):
+    Doc.set_extension("case_free_passages", default=None)  # [(start, end), ...] truecased in an ordinary Doc
 
 
 def transfer_annotations(source: Doc, target: Doc) -> None:
@@ -49,13 +56,20 @@ def transfer_annotations(source: Doc, target: Doc) -> None:
 class CaseRestorer:
     """Annotates Docs without case signal through truecased copies (see the module docstring)."""
 
-    def __init__(self, nlp: Language, name: str, *, min_share: float, unknown: str) -> None:
+    def __init__(self, nlp: Language, name: str, *, min_share: float, unknown: str,
+                 kinds: Sequence[str] = CASE_KINDS, passage_words: int = 0) -> None:
         check_min_share(min_share)
         check_unknown(unknown)
+        if not kinds or set(kinds) - set(CASE_KINDS):
+            raise ValueError(f"kinds must be some of {', '.join(CASE_KINDS)}, not {list(kinds)}")
+        if passage_words == 1 or passage_words < 0:  # one capital word is mostly an acronym (SCBV)
+            raise ValueError(f"passage_words must be 0 (off) or at least 2, not {passage_words}")
         self.nlp = nlp
         self.name = name
         self.min_share = min_share
         self.unknown = unknown
+        self.kinds = [kind for kind in CASE_KINDS if kind in kinds]
+        self.passage_words = passage_words
         self.forms: CaseForms = {"words": {}, "after": {}, "before": {}}
 
     def initialize(self, get_examples: Optional[Callable[[], Iterable[Example]]] = None, *,
@@ -75,6 +89,12 @@ class CaseRestorer:
             forms = mine_case_forms((eg.reference for eg in get_examples()), min_share=self.min_share)
         self.set_forms(forms)
 
+    @property
+    def settings(self) -> Dict[str, Any]:
+        """The factory settings (min_share, unknown, kinds, passage_words), e.g. to re-add the component."""
+        return {"min_share": self.min_share, "unknown": self.unknown, "kinds": list(self.kinds),
+                "passage_words": self.passage_words}
+
     def set_forms(self, forms: CaseForms) -> None:
         """Replace the case forms, after checking them.
 
@@ -92,19 +112,29 @@ class CaseRestorer:
         raise ValueError(f"{self.name} is not in the pipeline {self.nlp.pipe_names}")
 
     def _copy(self, doc: Doc) -> Doc:
-        return Doc(doc.vocab, words=truecase(doc, self.forms, unknown=self.unknown),
-                   spaces=[bool(t.whitespace_) for t in doc])
+        words = truecase(doc, self.forms, unknown=self.unknown)
+        if doc._.case_free is None:  # an ordinary Doc: only its passages in capitals change
+            keep = [t.text for t in doc]
+            for start, end in doc._.case_free_passages:
+                keep[start:end] = words[start:end]
+            words = keep
+        return Doc(doc.vocab, words=words, spaces=[bool(t.whitespace_) for t in doc])
+
+    def _mark(self, doc: Doc) -> bool:
+        """Set `case_free` and `case_free_passages`; whether the Doc needs a truecased copy."""
+        words = [t.text for t in doc]
+        kind = case_free_kind(words, min_share=self.min_share)
+        doc._.case_free = kind if kind in self.kinds else None
+        doc._.case_free_passages = (upper_passages(words, min_words=self.passage_words)
+                                    if kind is None and self.passage_words else [])
+        return doc._.case_free is not None or bool(doc._.case_free_passages)
 
     def __call__(self, doc: Doc) -> Doc:
         return next(self.pipe([doc]))
 
     def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
         for batch in minibatch(stream, size=batch_size):
-            restored = []
-            for doc in batch:
-                doc._.case_free = case_free_kind([t.text for t in doc], min_share=self.min_share)
-                if doc._.case_free is not None:
-                    restored.append(doc)
+            restored = [doc for doc in batch if self._mark(doc)]
             if restored:
                 copies = [self._copy(doc) for doc in restored]
                 for proc in self._upstream():
@@ -131,8 +161,9 @@ class CaseRestorer:
 
 
 @Language.factory("case_restorer", assigns=["doc.ents", "doc.spans"],
-                  default_config={"min_share": 0.99, "unknown": "auto"})
-def make_case_restorer(nlp: Language, name: str, min_share: float, unknown: str) -> CaseRestorer:
+                  default_config={"min_share": 0.99, "unknown": "auto", "kinds": list(CASE_KINDS), "passage_words": 0})
+def make_case_restorer(nlp: Language, name: str, min_share: float, unknown: str, kinds: List[str],
+                       passage_words: int) -> CaseRestorer:
     """Create the `case_restorer` component (add it last; set its forms with `initialize` or
     `set_forms`).
 
@@ -141,22 +172,27 @@ def make_case_restorer(nlp: Language, name: str, min_share: float, unknown: str)
     min_share (float): See `forms.case_free_kind`.
     unknown (str): How a word the forms do not know is written: "auto", "title", "lower" or "keep"
         (`forms.truecase`).
+    kinds (List[str]): Which kinds of text without case signal to restore ("upper", "lower",
+        "title"); other Docs pass as they are.
+    passage_words (int): 0: ordinary Docs pass as they are; N >= 2: their passages of at least N
+        words in capitals are truecased too (`forms.upper_passages`).
     RETURNS (CaseRestorer): The component.
     """
-    return CaseRestorer(nlp, name, min_share=min_share, unknown=unknown)
+    return CaseRestorer(nlp, name, min_share=min_share, unknown=unknown, kinds=kinds, passage_words=passage_words)
 
 
-def add_case_restorer(nlp: Language, *, forms: CaseForms, name: str = "case_restorer",
-                      min_share: float = 0.99, unknown: str = "auto") -> CaseRestorer:
+def add_case_restorer(nlp: Language, *, forms: CaseForms, name: str = "case_restorer", min_share: float = 0.99,
+                      unknown: str = "auto", kinds: Sequence[str] = CASE_KINDS, passage_words: int = 0) -> CaseRestorer:
     """Add the restorer last to a trained pipeline (replacing one of the same name).
 
     nlp (Language): The pipeline; changed in place.
     forms (CaseForms): The case forms (`forms.mine_case_forms`).
-    name, min_share, unknown: See the factory.
+    name, min_share, unknown, kinds, passage_words: See the factory.
     RETURNS (CaseRestorer): The added component.
     """
     if name in nlp.pipe_names:
         nlp.remove_pipe(name)
-    restorer = nlp.add_pipe("case_restorer", name=name, last=True, config={"min_share": min_share, "unknown": unknown})
+    config = {"min_share": min_share, "unknown": unknown, "kinds": list(kinds), "passage_words": passage_words}
+    restorer = nlp.add_pipe("case_restorer", name=name, last=True, config=config)
     restorer.set_forms(forms)
     return restorer

@@ -26,19 +26,14 @@ def mine_kb_cli(
 ) -> None:
     """Mine a dictionary of unambiguous entity strings, merged with a curated KB if given."""
     import spacy
-    from spacy.tokens import DocBin
-    from tqdm import tqdm
 
+    from ..evaluation.evaluate import load_gold
     from ..knowledge.kb import KnowledgeError, read_kb, write_kb
     from ..knowledge.mining import merge_kb, mine_kb
 
     nlp = spacy.blank(lang)
     try:
-        docs = []
-        for path in inputs:
-            if not path.is_file():
-                raise ValueError(f"{path}: no such file")
-            docs.extend(tqdm(DocBin().from_disk(path).get_docs(nlp.vocab), desc=f"reading {path.name}", leave=False))
+        docs = [doc for path in inputs for doc in load_gold(path, vocab=nlp.vocab)]
         entries, mined_report = mine_kb(docs, min_count=min_count, min_purity=min_purity, o_weight=o_weight)
         result = {"mined": mined_report}
         if curated is not None:
@@ -73,6 +68,8 @@ def add_knowledge_cli(
     strict_labels: bool = typer.Option(True, "--strict-labels/--any-labels", help="Fail on KB labels the ner does not know"),
     consistency: str = typer.Option("false", "--consistency", metavar="true|false", help="true: also add entity_consistency last (a Doc's entity strings label their other mentions)"),
     case_forms: Optional[Path] = typer.Option(None, "--case-forms", help="Case forms .json (mine-case-forms): also add case_restorer last (text written all upper, lower or title case is annotated through its truecased copy)"),
+    restore_kinds: Optional[str] = typer.Option(None, "--restore-kinds", help="case_restorer: comma-separated kinds of text to restore (upper, lower, title; default all, or the input pipeline's)"),
+    passage_words: Optional[int] = typer.Option(None, "--passage-words", help="case_restorer: also truecase passages of at least N words in capitals inside ordinary text (0: off, the default, or the input pipeline's)"),
 ) -> None:
     """Add the legal_knowledge component after ner to a trained pipeline, without retraining."""
     import spacy
@@ -95,13 +92,17 @@ def add_knowledge_cli(
             if "entity_consistency" in nlp.pipe_names:
                 nlp.remove_pipe("entity_consistency")
             nlp.add_pipe("entity_consistency", last=True)
+        settings = {} if restore_kinds is None else {"kinds": _groups(restore_kinds)}
+        settings.update({} if passage_words is None else {"passage_words": passage_words})
         if case_forms is not None:
             if not case_forms.is_file():
                 raise ValueError(f"{case_forms}: no such file")
-            add_case_restorer(nlp, forms=srsly.read_json(case_forms))
+            add_case_restorer(nlp, forms=srsly.read_json(case_forms), **settings)
         elif "case_restorer" in nlp.pipe_names:  # from the input pipeline: it must stay last
             old = nlp.get_pipe("case_restorer")
-            add_case_restorer(nlp, forms=old.forms, min_share=old.min_share, unknown=old.unknown)
+            add_case_restorer(nlp, forms=old.forms, **{**old.settings, **settings})
+        elif settings:
+            raise ValueError("--restore-kinds and --passage-words need --case-forms (or a pipeline with case_restorer)")
         replace_directory(output_dir, nlp.to_disk)
     except (KnowledgeError, ValueError, OSError) as err:
         fail(err)

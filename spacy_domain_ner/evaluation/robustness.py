@@ -5,6 +5,9 @@ Perturbations (each returns new gold Docs; entity i of a perturbed Doc is the
 perturbed version of entity i of the original, with the same label):
 - upper, lower, title: the whole text upper-cased, lower-cased, or each token
   capitalized (first character upper, the rest lower);
+- upper_passages: each sentence written in capitals with probability `noise_rate`, as
+  contracts write headings and party blocks (the sentences from the Doc's boundaries, else
+  from `casing.forms.sentence_starts`);
 - typos: one character edit (swap of two neighbours, deletion, insertion or
   replacement of a letter) in one token of every entity that has a token with
   two or more letters;
@@ -28,11 +31,12 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from tqdm import tqdm
 
+from ..casing.forms import sentence_starts
 from ..corpus.formats.spacing import natural_spaces
 from ..corpus.labels import LabelMap
 from .evaluate import evaluate_pipeline
 
-PERTURBATIONS = ("upper", "lower", "title", "typos", "swap", "whitespace", "punctuation", "natural", "spaced")
+PERTURBATIONS = ("upper", "lower", "title", "upper_passages", "typos", "swap", "whitespace", "punctuation", "natural", "spaced")
 CASE_FUNCTIONS = {"upper": str.upper, "lower": str.lower, "title": lambda w: w[:1].upper() + w[1:].lower()}
 WHITESPACE_NOISE = (" ", "  ", "\t", "\n")
 PUNCTUATION_NOISE = (",", ";", ":", "-", "--", "...", "*", "/", "|", "~", "•", "(", ")")
@@ -149,14 +153,23 @@ def perturb_doc(
     kind (str): One of PERTURBATIONS.
     rng (random.Random): The random source.
     pool (Optional[EntityPool]): Swap candidates; required for "swap".
-    noise_rate (float): Insertion rate per word boundary of "whitespace" and "punctuation".
+    noise_rate (float): Insertion rate per word boundary of "whitespace" and "punctuation", and
+        share of the sentences that "upper_passages" writes in capitals.
     RETURNS (Doc): The perturbed Doc, its entities in the same order and with the same labels.
     """
     pieces = _pieces(doc)
+    if kind in ("whitespace", "punctuation", "upper_passages") and not 0.0 <= noise_rate <= 1.0:
+        raise ValueError(f"noise_rate must be in [0, 1], not {noise_rate}")
     if kind in CASE_FUNCTIONS:
         case = CASE_FUNCTIONS[kind]
         for piece in pieces:
             piece.words = [case(w) for w in piece.words]
+    elif kind == "upper_passages":
+        starts, i, upper = sentence_starts(doc), 0, False
+        for piece in pieces:  # a piece starting a sentence draws for the whole sentence
+            upper = rng.random() < noise_rate if starts[i] else upper
+            i += len(piece.words)
+            piece.words = [w.upper() for w in piece.words] if upper else piece.words
     elif kind == "typos":
         for piece in pieces:
             candidates = [i for i, w in enumerate(piece.words) if sum(c.isalpha() for c in w) >= 2]
@@ -181,8 +194,6 @@ def perturb_doc(
     elif kind in ("natural", "spaced"):
         _respace(doc, pieces, natural=kind == "natural")
     elif kind in ("whitespace", "punctuation"):
-        if not 0.0 <= noise_rate <= 1.0:
-            raise ValueError(f"noise_rate must be in [0, 1], not {noise_rate}")
         noisy = []
         for n, piece in enumerate(pieces):
             noisy.append(piece)
