@@ -105,6 +105,10 @@ def test_wheels_install_alone_and_load_offline_in_fresh_venv(project, tmp_path):
         "assert up._.case_free == 'upper' and doc._.case_free is None\n"
         "assert ('SECURITIES AND EXCHANGE COMMISSION', 'GOVERNMENT') in [(e.text, e.label_) for e in up.ents], up.ents\n"
         "assert all(0.0 <= e._.confidence <= 1.0 for e in up.ents), [(e.text, e._.confidence) for e in up.ents]\n"
+        # a passage in capitals inside ordinary text (passage_words 2 from the workflow's vars)
+        "mixed = nlp('This Agreement is made by THE SECURITIES AND EXCHANGE COMMISSION today.')\n"
+        "assert mixed._.case_free is None and mixed._.case_free_passages == [(5, 10)], mixed._.case_free_passages\n"
+        "assert ('SECURITIES AND EXCHANGE COMMISSION', 'GOVERNMENT') in [(e.text, e.label_) for e in mixed.ents], mixed.ents\n"
         "print(nlp.meta['name'], sorted(nlp.get_pipe('ner').labels))\n"
     )
     env = {"PATH": os.environ["PATH"], "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HOME": str(tmp_path)}
