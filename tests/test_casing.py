@@ -284,3 +284,32 @@ def test_mine_case_forms_and_add_knowledge_with_case_forms_cli(nlp, tmp_path):
     (tmp_path / "bad.json").write_text('{"acme": "Acme"}', encoding="utf8")
     result = CliRunner().invoke(app, args + ["--case-forms", str(tmp_path / "bad.json")])
     assert result.exit_code == 1 and "keys 'words', 'after' and 'before'" in result.output
+
+
+# --- a transformer that ignores case --------------------------------------------------------------
+
+def test_copies_take_the_output_of_a_transformer_that_ignores_case(tiny_bert, one_torch_thread, monkeypatch):
+    import spacy_domain_ner.casing.restorer as restorer_module
+    from conftest import TRF_TEXT, trf_pipeline
+
+    nlp = trf_pipeline(tiny_bert)
+    trf = nlp.get_pipe("transformer")
+    assert restorer_module.ignores_case(trf) and not restorer_module.ignores_case(nlp.get_pipe("ner"))
+    # the premise: the uncased encoder's output for the truecased copy is the original's
+    original, recased = nlp(TRF_TEXT.upper()), nlp(TRF_TEXT)
+    a, b = original._.trf_data.tensors[0], recased._.trf_data.tensors[0]
+    assert a.shape == b.shape and abs(a - b).max() < 1e-5
+    add_case_restorer(nlp, forms=mine_case_forms([nlp.make_doc(TRF_TEXT)]))
+    calls = []
+    predict = trf.predict
+    monkeypatch.setattr(trf, "predict", lambda docs: calls.append(len(list(docs))) or predict(docs), raising=False)
+    doc = nlp(TRF_TEXT.upper())
+    assert doc._.case_free == "upper" and calls == [1]  # the original only; the copy took its output
+    reused = [(e.start, e.end, e.label_) for e in doc.ents]
+    monkeypatch.setattr(restorer_module, "ignores_case", lambda proc: False)
+    again = nlp(TRF_TEXT.upper())
+    assert calls == [1, 1, 1] and [(e.start, e.end, e.label_) for e in again.ents] == reused
+    # a tokenizer that keeps case is run on the copy
+    monkeypatch.undo()
+    monkeypatch.setattr(trf.model.tokenizer, "tokenize", lambda text: text.split(), raising=False)
+    assert not restorer_module.ignores_case(trf)

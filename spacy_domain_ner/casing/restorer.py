@@ -12,6 +12,10 @@ With `passage_words` set, an ordinary Doc's passages written in capitals (`forms
 a contract's headings and party blocks, a filing's signature block) are truecased in the copy and
 the rest of the words kept; `doc._.case_free_passages` lists the restored token ranges.
 
+The copies need no second pass of a transformer whose tokenizer ignores case (the default MiniLM
+is uncased): its output for the copy is the original's, which the copy takes (`ignores_case`), so
+only the cased features, the NER and the components after it run again.
+
 Why: the NER's cased features (`CaseAwareListener`) learn that `SCBV` is written in capitals;
 in a contract's all-capitals heading every word is, and in lower-cased text none is. The case
 forms are serialized with the pipeline, so a packaged model needs no file at load time.
@@ -51,6 +55,26 @@ def transfer_annotations(source: Doc, target: Doc) -> None:
         target.spans[key] = spans(group)
     if Doc.has_extension("ent_confidences"):
         target._.ent_confidences = source._.ent_confidences
+
+
+def ignores_case(proc: Any) -> bool:
+    """Whether a component is a spacy-transformers Transformer whose tokenizer gives the same word
+    pieces whatever the case, so that its output for a re-cased copy of a Doc is the Doc's.
+
+    proc (Any): A pipeline component.
+    RETURNS (bool): True only when that is checked; False for any other component.
+    """
+    try:
+        from spacy_transformers import Transformer
+    except ImportError:  # pragma: no cover - a dependency of the package
+        return False
+    if not isinstance(proc, Transformer):
+        return False
+    tokenizer = getattr(proc.model, "tokenizer", None)
+    if not hasattr(tokenizer, "tokenize"):
+        return False
+    probe = "SCBV Acme Holdings, Inc. filed"
+    return tokenizer.tokenize(probe) == tokenizer.tokenize(probe.lower()) == tokenizer.tokenize(probe.upper())
 
 
 class CaseRestorer:
@@ -138,6 +162,10 @@ class CaseRestorer:
             if restored:
                 copies = [self._copy(doc) for doc in restored]
                 for proc in self._upstream():
+                    if ignores_case(proc) and all(doc._.trf_data is not None for doc in restored):
+                        for doc, copy in zip(restored, copies):
+                            copy._.trf_data = doc._.trf_data  # same tokens, same word pieces, same output
+                        continue
                     copies = list(proc.pipe(copies)) if hasattr(proc, "pipe") else [proc(c) for c in copies]
                 for doc, copy in zip(restored, copies):
                     transfer_annotations(copy, doc)
