@@ -6,6 +6,7 @@ usage:
   python benchmarks/issue13_checks.py errors MODEL DEV.spacy LABEL     # most frequent missed and spurious entities of a label
   python benchmarks/issue13_checks.py nocase-config OUT.cfg            # configs/ner_hybrid.cfg without the case features
   python benchmarks/issue13_checks.py truecasing TRAIN.spacy DEV.spacy [RAW.jsonl N]  # truecasing accuracy on re-cased dev
+  python benchmarks/issue13_checks.py passages DEV.spacy [TRAIN.spacy ...]  # runs of words in capitals and the entities in them
   python benchmarks/issue13_checks.py uncased-head-config MODEL OUT.cfg  # a NER head on MODEL's frozen encoder alone
 """
 import collections
@@ -18,7 +19,7 @@ from spacy.scorer import Scorer
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
-from spacy_domain_ner.casing.forms import case_free_kind, mine_case_forms, truecase, word_case
+from spacy_domain_ner.casing.forms import case_free_kind, case_shares, mine_case_forms, truecase, upper_passages
 from spacy_domain_ner.evaluation.robustness import perturb_docs
 from spacy_domain_ner.models.tokenizer import add_legal_suffixes
 
@@ -83,10 +84,7 @@ def truecasing(train: str, dev: str, raw: str = "", n: str = "0") -> None:
     forms = mine_case_forms(docs)
     gold = gold_docs(dev, nlp)
     print(f"{len(forms['words'])} words, {len(forms['after']) + len(forms['before'])} contexts from {len(docs)} docs")
-    shares = []
-    for doc in gold:
-        counts = collections.Counter(k for k in (word_case(t.text) for t in doc) if k is not None)
-        shares.append(max(counts[k] / max(1, sum(counts.values())) for k in ("upper", "lower", "title")))
+    shares = [max(case_shares([t.text for t in doc]).values()) for doc in gold]
     print(f"dev docs without case signal: {sum(case_free_kind([t.text for t in d]) is not None for d in gold)} of "
           f"{len(gold)}; highest share of one pattern in a dev doc: {max(shares):.3f}")
     errors = collections.Counter()
@@ -110,6 +108,20 @@ def truecasing(train: str, dev: str, raw: str = "", n: str = "0") -> None:
     print("most frequent entity-token errors (lower, auto):", errors.most_common(8))
 
 
+def passages(*paths: str) -> None:
+    """Runs of words in capitals inside each DocBin's documents (`forms.upper_passages`): documents with
+    a run of 2+ words, runs, their tokens, and the gold entities that lie inside a run of 3+ words."""
+    nlp = spacy.blank("en")
+    for path in paths:
+        docs = gold_docs(path, nlp)
+        runs = [upper_passages([t.text for t in d], min_words=2) for d in docs]
+        long = [upper_passages([t.text for t in d], min_words=3) for d in docs]
+        inside = sum(any(s <= e.start and e.end <= t for s, t in r) for d, r in zip(docs, long) for e in d.ents)
+        print(f"{path}: {sum(map(bool, runs))} of {len(docs)} docs with a run of 2+ words in capitals, "
+              f"{sum(map(len, runs))} runs, {sum(e - s for r in runs for s, e in r)} tokens; "
+              f"{inside} of {sum(len(d.ents) for d in docs)} entities inside a run of 3+")
+
+
 def uncased_head_config(model: str, output: str) -> None:
     """A config that trains a new NER head with the plain transformer listener (no cased features)
     on the frozen transformer of a trained pipeline, without re-cased copies."""
@@ -128,7 +140,7 @@ def uncased_head_config(model: str, output: str) -> None:
 
 
 if __name__ == "__main__":
-    commands = {"alignment": alignment, "consistency": consistency, "errors": errors, "nocase-config": nocase_config,
+    commands = {"alignment": alignment, "consistency": consistency, "errors": errors, "nocase-config": nocase_config, "passages": passages,
                 "truecasing": truecasing, "uncased-head-config": uncased_head_config}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)

@@ -5,7 +5,7 @@ import srsly
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 
-from spacy_domain_ner.casing.forms import (case_free_kind, check_case_forms, mine_case_forms, sentence_starts, truecase,
+from spacy_domain_ner.casing.forms import (case_free_kind, case_shares, check_case_forms, mine_case_forms, sentence_starts, truecase,
                                            upper_passages, word_case)
 from spacy_domain_ner.casing.restorer import add_case_restorer, transfer_annotations
 
@@ -48,6 +48,8 @@ def test_word_case_and_case_free_kind(nlp):
     assert case_free_kind(words(nlp, TEXT.lower())) == "lower"
     assert case_free_kind(words(nlp, " ".join(w[:1].upper() + w[1:].lower() for w in TEXT.split()))) == "title"
     assert case_free_kind(["A", "10-K", ","]) is None  # no word says anything
+    assert case_shares(["A", "10-K", ","]) == {"upper": 0.0, "lower": 0.0, "title": 0.0}
+    assert case_shares(["ACME", "acme", "Acme", "ACME", "SunGard", ","]) == {"upper": 0.4, "lower": 0.2, "title": 0.2}
     # one ordinary word in ten is not enough at the default 0.99, enough at 0.9
     mostly = ["acme"] * 9 + ["Acme"]
     assert case_free_kind(mostly) is None and case_free_kind(mostly, min_share=0.9) == "lower"

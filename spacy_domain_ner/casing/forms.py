@@ -58,6 +58,17 @@ def word_case(word: str) -> Optional[str]:
     return "mixed"
 
 
+def case_shares(words: Sequence[str]) -> Dict[str, float]:
+    """The share of each case pattern among the words with two or more cased letters.
+
+    words (Sequence[str]): The token texts.
+    RETURNS (Dict[str, float]): "upper", "lower" and "title" -> share (all 0.0 without such words).
+    """
+    counts = collections.Counter(kind for kind in map(word_case, words) if kind is not None)
+    total = sum(counts.values())
+    return {kind: counts[kind] / total if total else 0.0 for kind in CASE_KINDS}
+
+
 def case_free_kind(words: Sequence[str], *, min_share: float = 0.99) -> Optional[str]:
     """Whether a text is written without case signal, and how.
 
@@ -68,14 +79,8 @@ def case_free_kind(words: Sequence[str], *, min_share: float = 0.99) -> Optional
         words are written so; None for ordinary text and for text without such words.
     """
     check_min_share(min_share)
-    counts = collections.Counter(kind for kind in map(word_case, words) if kind is not None)
-    total = sum(counts.values())
-    if not total:
-        return None
-    for kind in CASE_KINDS:
-        if counts[kind] / total >= min_share:
-            return kind
-    return None
+    shares = case_shares(words)
+    return next((kind for kind in CASE_KINDS if shares[kind] >= min_share), None)
 
 
 def upper_passages(words: Sequence[str], *, min_words: int) -> List[Tuple[int, int]]:
