@@ -103,44 +103,8 @@ stamp "converting E-NER from $ENER"
 "$PY" -m spacy_domain_ner corpus --train "$ENER/train.csv" --dev "$ENER/dev.csv" --format ener \
   --label-map configs/labels/ener.json -o "$CORPUS"
 
-# spaCy's console logger, plus: after each evaluation (model-best is saved by then) write the
-# loop's words and seconds, and end training if the next evaluation would come after the time
-# bound. spaCy's loop then still finalizes the logger and saves model-last.
-cat > "$WORK/words_logger.py" <<'PY'
-import json
-import sys
-import time
-from pathlib import Path
-
-from spacy.util import registry
-
-
-@registry.loggers("gpu_check.WordsLogger.v1")
-def words_logger(path: str, max_seconds: float, progress_bar: bool = False):
-    base = registry.get("loggers", "spacy_domain_ner.ConsoleLogger.v1")(progress_bar=progress_bar)
-
-    def setup(nlp, stdout=sys.stdout, stderr=sys.stderr):
-        log_step, finalize = base(nlp, stdout, stderr)
-        start = last = time.perf_counter()
-
-        def step(info):
-            nonlocal last
-            log_step(info)
-            if info is None:
-                return
-            now = time.perf_counter()
-            keep = {k: info[k] for k in ("step", "epoch", "words", "score")}
-            keep["seconds"] = now - start
-            Path(path).write_text(json.dumps(keep))
-            if now + (now - last) - start > max_seconds:
-                print(f"time bound: stopping after step {info['step']} ({now - start:.0f} s)", file=stdout)
-                raise SystemExit(0)
-            last = now
-
-        return step, finalize
-
-    return setup
-PY
+# The logger (benchmarks/gpu_logger.py) ends training at the first evaluation after which the next
+# one would end past TRAIN_SECONDS; model-best is a saved, evaluated checkpoint by then.
 
 WARMUP=$((MAX_STEPS / 10))
 # Evaluations (~50 steps apart) are where training can stop: frequent enough that the first one,
@@ -153,7 +117,7 @@ rm -rf "$WORK/training" "$RESULTS/train_log.json"
 status=0
 timeout --kill-after=20 $((TRAIN_SECONDS + 240)) \
   "$PY" -m spacy train configs/ner_trf.cfg --output "$WORK/training" --gpu-id "$GPU" \
-  --code "$WORK/words_logger.py" \
+  --code benchmarks/gpu_logger.py \
   --paths.train "$CORPUS/train.spacy" --paths.dev "$CORPUS/dev.spacy" --paths.transformer "$MODEL" \
   --components.transformer.model.mixed_precision "$MIXED" \
   --components.transformer.model.grad_scaler_config.enabled "$MIXED" \

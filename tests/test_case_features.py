@@ -6,16 +6,22 @@ from spacy.training import Example
 from spacy.util import registry
 from thinc.api import Model
 
-from spacy_domain_ner.models.case_features import build_case_tok2vec, case_aware_listener, case_aware_listener_v1
+from spacy_domain_ner.models.case_features import (
+    build_case_tok2vec,
+    case_aware_listener,
+    case_aware_listener_v1,
+    case_aware_listener_v2,
+)
 
 from conftest import LEGAL_TEXTS, save_tiny_bert
 
 
-def _fixed(width):
-    """A stand-in listener: a fixed vector per token whatever its case (like an uncased encoder)."""
+def _fixed(width, d_docs=()):
+    """A stand-in listener: a fixed vector per token whatever its case (like an uncased encoder).
+    Its backward pass returns `d_docs`: None as a transformer's non-last listener does."""
 
     def forward(model, docs, is_train):
-        return [model.ops.alloc2f(len(d), width) + 1.0 for d in docs], lambda d_out: []
+        return [model.ops.alloc2f(len(d), width) + 1.0 for d in docs], lambda d_out: d_docs if d_docs is None else []
 
     return Model("fixed", forward, dims={"nO": width})
 
@@ -47,6 +53,26 @@ def test_registered_and_depth_zero():
     docs = [spacy.blank("en")("Acme Inc.")]
     model.initialize(X=docs)
     assert model.predict(docs)[0].shape == (2, 10)
+
+
+def test_v2_serves_a_listener_that_is_not_the_last():
+    docs = [spacy.blank("en")("SCBV sued Acme Inc.")]
+    settings = dict(width=6, attrs=["ORTH", "SHAPE"], rows=[50, 20], depth=1)
+    v1, v2 = case_aware_listener_v1(_fixed(4, None), **settings), case_aware_listener_v2(_fixed(4, None), **settings)
+    assert registry.architectures.get("spacy_domain_ner.CaseAwareListener.v2") is case_aware_listener_v2
+    for model in (v1, v2):
+        model.initialize(X=docs)
+    assert v2.get_dim("nO") == v1.get_dim("nO") == 10
+    outputs, backprop = v1.begin_update(docs)
+    with pytest.raises(TypeError):  # v1: None (the listener's) + [] (the cased side's)
+        backprop([model.ops.alloc2f(*y.shape) + 1 for y in outputs])
+    outputs, backprop = v2.begin_update(docs)
+    assert outputs[0].shape == (4, 10)
+    embed = next(n for n in v2.walk() if n.name == "hashembed")
+    assert backprop([v2.ops.alloc2f(*y.shape) + 1 for y in outputs]) == []
+    assert numpy.abs(embed.get_grad("E")).sum() > 0  # the cased side still learns
+    with pytest.raises(ValueError, match="width must be positive"):
+        case_aware_listener_v2(_fixed(4), width=0)
 
 
 def test_hybrid_pipeline_trains_and_round_trips(tmp_path, one_torch_thread):

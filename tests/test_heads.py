@@ -350,3 +350,28 @@ def test_mixed_config_trains_one_head_on_legal_labels(bert_dir, corpora, tmp_pat
     train(nlp, tmp_path, stdout=io.StringIO(), stderr=io.StringIO())
     saved = spacy.load(tmp_path / "model-last")
     assert saved.pipe_names == ["transformer", "ner"] and saved.get_pipe("ner").labels == LEGAL_LABELS
+
+
+# The hybrid recipe's mixed and multi-task variants (benchmarks/cures_configs.py)
+
+
+@pytest.mark.parametrize("variant", ["mixed", "multitask"])
+def test_hybrid_variants_of_cures_configs_train(bert_dir, corpora, tmp_path, variant):
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "benchmarks/cures_configs.py", str(tmp_path / "cfg")], check=True, capture_output=True)
+    extra = {"paths.general_label_map": str(CONFIGS / "labels" / "conll_to_legal.json")} if variant == "mixed" else {}
+    config = load_config(tmp_path / "cfg" / f"ner_hybrid_{variant}.cfg", overrides=_overrides(bert_dir, corpora, **extra))
+    assert config["corpora"]["train"]["@readers"] == "spacy_domain_ner.MixedCorpus.v2"
+    assert config["training"]["max_epochs"] == 0  # initialized from the whole sample: every label
+    assert config["corpora"]["train"]["augmenter"]["@augmenters"] == "spacy_domain_ner.case_augmenter.v1"
+    nlp = init_nlp(config)
+    expected = ["transformer", "ner"] + (["general_ner"] if variant == "multitask" else [])
+    assert nlp.pipe_names == expected and nlp.get_pipe("ner").labels == LEGAL_LABELS
+    assert any(n.name == "hashembed" for n in nlp.get_pipe("ner").model.walk())  # the cased side came along
+    # The legal head is not the transformer's last listener in the multi-task variant (v2's case).
+    (tmp_path / "out").mkdir()
+    train(nlp, tmp_path / "out", stdout=io.StringIO(), stderr=io.StringIO())
+    saved = spacy.load(tmp_path / "out" / "model-last")
+    assert saved.pipe_names == expected and [t.text for t in saved("Form 10-K.")][-2:] == ["K", "."]

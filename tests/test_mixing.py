@@ -16,6 +16,7 @@ from spacy_domain_ner.training.mixing import (
     LEGAL,
     mix_plan,
     mixed_corpus_v1,
+    mixed_corpus_v2,
     prepare_general,
     prepare_legal,
     read_docs,
@@ -301,3 +302,43 @@ def test_reader_with_empty_general_corpus_fails_when_read(tmp_path, corpora):
     reader = mixed_corpus_v1(legal_path=legal, general_path=tmp_path / "empty.spacy", ratio=0.5)
     with pytest.raises(ValueError, match="general corpus is empty"):
         _read(reader)
+
+
+# MixedCorpus.v2: v1 plus an augmenter
+
+
+def test_v2_without_augmenter_reads_as_v1(corpora):
+    legal, news = corpora
+    settings = dict(legal_path=legal, general_path=news, ratio=0.5, seed=3)
+    key = lambda egs: [(eg.reference.text, [(e.start, e.end, e.label_) for e in eg.reference.ents]) for eg in egs]  # noqa: E731
+    assert key(_read(registry.readers.get("spacy_domain_ner.MixedCorpus.v2")(**settings))) == key(
+        _read(mixed_corpus_v1(**settings))
+    )
+
+
+@pytest.mark.parametrize("target", ["spans", "ents"])
+def test_v2_augments_both_domains_and_keeps_each_heads_annotation(corpora, target):
+    legal, news = corpora
+    upper = registry.augmenters.get("spacy_domain_ner.case_augmenter.v1")(upper=1.0, lower=0.0)
+    label_map = CONLL_TO_LEGAL if target == "ents" else None
+    settings = dict(legal_path=legal, general_path=news, ratio=None, general_target=target, label_map=label_map)
+    plain, copies = _read(mixed_corpus_v1(**settings)), _read(mixed_corpus_v2(**settings, augmenter=upper))
+    assert [eg.reference.text.upper() for eg in plain] == [eg.reference.text for eg in copies]
+    assert [eg.predicted.text for eg in copies] == [eg.reference.text for eg in copies]
+    for before, after in zip(plain, copies):
+        assert [t.ent_iob_ for t in after.reference] == [t.ent_iob_ for t in before.reference]  # missing stays missing
+        assert [(e.start, e.end, e.label_) for e in after.reference.ents] == [
+            (e.start, e.end, e.label_) for e in before.reference.ents
+        ]
+        groups = lambda eg: {k: [(s.start, s.end, s.label_) for s in v] for k, v in eg.reference.spans.items()}  # noqa: E731
+        assert groups(after) == groups(before)
+    if target == "spans":
+        assert sum(bool(eg.reference.spans.get("general")) for eg in copies) == 4  # the news entities, for general_ner
+
+
+def test_v2_rejects_an_augmenter_that_is_not_callable(corpora):
+    legal, news = corpora
+    with pytest.raises(ValueError, match="augmenter must be"):
+        mixed_corpus_v2(legal_path=legal, general_path=news, augmenter="upper")
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        mixed_corpus_v2(legal_path=legal, general_path=news, ratio=2.0)

@@ -15,8 +15,14 @@ head sees both the contextual (uncased) and the orthographic (cased) view:
     @architectures = "spacy-transformers.TransformerListener.v1"
     grad_factor = 1.0
     pooling = {"@layers":"reduce_mean.v1"}
+
+`spacy_domain_ner.CaseAwareListener.v2` is v1 for a head that is not the last listener of its
+transformer, as the legal head of a multi-task pipeline: spacy-transformers hands such a
+listener a backward callback that only accumulates and returns None, which v1's concatenation
+cannot add to the cased side's input gradient. v2 reads that None as "no input gradient";
+its weights and outputs are v1's.
 """
-from typing import List, Sequence
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -50,6 +56,33 @@ def build_case_tok2vec(
         width=width, depth=depth, window_size=window_size, maxout_pieces=3
     )
     return registry.architectures.get("spacy.Tok2Vec.v2")(embed=embed, encode=encode)
+
+
+def _no_grad_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats2d], Callable]:
+    outputs, backprop = model.layers[0](docs, is_train)
+
+    def backprop_docs(d_outputs: List[Floats2d]) -> list:
+        d_docs = backprop(d_outputs)
+        return [] if d_docs is None else d_docs  # Docs have no gradient; None from a non-last listener
+
+    return outputs, backprop_docs
+
+
+def _no_grad_init(model: Model, X: Optional[List[Doc]] = None, Y: Optional[List[Floats2d]] = None) -> None:
+    listener = model.layers[0]
+    listener.initialize(X=X, Y=Y)
+    if listener.has_dim("nO"):
+        model.set_dim("nO", listener.get_dim("nO"))
+
+
+def tolerate_no_input_gradient(listener: Model[List[Doc], List[Floats2d]]) -> Model[List[Doc], List[Floats2d]]:
+    """The listener, its backward pass returning [] where it returned None.
+
+    listener (Model[List[Doc], List[Floats2d]]): E.g. spacy-transformers' TransformerListener.
+    RETURNS (Model[List[Doc], List[Floats2d]]): The wrapped listener (no weights of its own).
+    """
+    n_out = listener.get_dim("nO") if listener.has_dim("nO") else None
+    return Model("listener_input_grad", _no_grad_forward, init=_no_grad_init, layers=[listener], dims={"nO": n_out})
 
 
 def case_aware_listener(
@@ -87,6 +120,39 @@ def case_aware_listener_v1(
     include_static_vectors (bool): Add the pipeline's static vectors to the cased side.
     RETURNS (Model[List[Doc], List[Floats2d]]): The combined tok2vec.
     """
+    case = _checked_case_tok2vec(
+        width=width, attrs=attrs, rows=rows, depth=depth, window_size=window_size,
+        include_static_vectors=include_static_vectors,
+    )
+    return case_aware_listener(listener, case)
+
+
+@registry.architectures("spacy_domain_ner.CaseAwareListener.v2")
+def case_aware_listener_v2(
+    listener: Model[List[Doc], List[Floats2d]],
+    width: int = 96,
+    attrs: List[str] = list(DEFAULT_ATTRS),
+    rows: List[int] = list(DEFAULT_ROWS),
+    depth: int = 2,
+    window_size: int = 1,
+    include_static_vectors: bool = False,
+) -> Model[List[Doc], List[Floats2d]]:
+    """CaseAwareListener.v1 that also serves a head which is not its transformer's last listener
+    (the legal head of a multi-task pipeline). Arguments and outputs: v1's.
+
+    RETURNS (Model[List[Doc], List[Floats2d]]): The combined tok2vec.
+    """
+    case = _checked_case_tok2vec(
+        width=width, attrs=attrs, rows=rows, depth=depth, window_size=window_size,
+        include_static_vectors=include_static_vectors,
+    )
+    return case_aware_listener(tolerate_no_input_gradient(listener), case)
+
+
+def _checked_case_tok2vec(
+    *, width: int, attrs: Sequence[str], rows: Sequence[int], depth: int, window_size: int,
+    include_static_vectors: bool,
+) -> Model[List[Doc], List[Floats2d]]:
     if width < 1:
         raise ValueError(f"width must be positive, not {width}")
     if not attrs or len(attrs) != len(rows):
@@ -95,8 +161,7 @@ def case_aware_listener_v1(
         raise ValueError(f"every rows entry must be positive, not {rows}")
     if depth < 0 or window_size < 1:
         raise ValueError(f"depth must be >= 0 and window_size >= 1, not {depth} and {window_size}")
-    case = build_case_tok2vec(
+    return build_case_tok2vec(
         width=width, attrs=attrs, rows=rows, depth=depth, window_size=window_size,
         include_static_vectors=include_static_vectors,
     )
-    return case_aware_listener(listener, case)

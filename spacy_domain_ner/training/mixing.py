@@ -35,6 +35,11 @@ rng = Random(f"{seed}:{e}"):
 
 ratio = null reads without sampling: every legal document, then every general
 one, once, in file order (for a dev corpus scored per head).
+
+`spacy_domain_ner.MixedCorpus.v2` adds `augmenter`, as spacy.Corpus.v1 has it: each
+example of both domains goes through it (e.g. the re-cased copies of
+spacy_domain_ner.case_augmenter.v1, so that a mixed or multi-task run of the hybrid
+recipe sees the same data as the recipe itself).
 """
 import itertools
 import math
@@ -232,6 +237,21 @@ def _read_epoch(nlp: Language, *, epochs: Iterator[int], **settings) -> Iterator
     return mixed_examples(nlp, epoch=next(epochs), **settings)
 
 
+def augmented(
+    examples: Iterator[Example], nlp: Language, augmenter: Optional[Callable[[Language, Example], Iterator[Example]]]
+) -> Iterator[Example]:
+    """Every example through `augmenter` (none: unchanged), as spacy.Corpus applies it."""
+    for example in examples:
+        if augmenter is None:
+            yield example
+        else:
+            yield from augmenter(nlp, example)
+
+
+def _read_epoch_augmented(nlp: Language, *, augmenter, **settings) -> Iterator[Example]:
+    return augmented(_read_epoch(nlp, **settings), nlp, augmenter)
+
+
 @registry.readers("spacy_domain_ner.MixedCorpus.v1")
 def mixed_corpus_v1(
     *,
@@ -287,3 +307,33 @@ def mixed_corpus_v1(
         label_map=load_label_map(Path(label_map) if label_map is not None else None),
         limit=limit,
     )
+
+
+@registry.readers("spacy_domain_ner.MixedCorpus.v2")
+def mixed_corpus_v2(
+    *,
+    legal_path: Path,
+    general_path: Optional[Path] = None,
+    ratio: Optional[float] = 0.5,
+    size: int = 0,
+    seed: int = 0,
+    general_target: str = "spans",
+    general_key: str = "general",
+    label_map: Optional[Path] = None,
+    limit: int = 0,
+    augmenter: Optional[Callable[[Language, Example], Iterator[Example]]] = None,
+) -> Callable[[Language], Iterator[Example]]:
+    """MixedCorpus.v1 whose examples, of both domains, go through `augmenter`.
+
+    augmenter (Optional[Callable[[Language, Example], Iterator[Example]]]): A spaCy
+        augmenter (registry.augmenters), or None for none.
+    The other arguments: spacy_domain_ner.MixedCorpus.v1.
+    RETURNS (Callable[[Language], Iterator[Example]]): The reader.
+    """
+    if augmenter is not None and not callable(augmenter):
+        raise ValueError(f"MixedCorpus: augmenter must be a registered augmenter or null, not {augmenter!r}")
+    read = mixed_corpus_v1(
+        legal_path=legal_path, general_path=general_path, ratio=ratio, size=size, seed=seed,
+        general_target=general_target, general_key=general_key, label_map=label_map, limit=limit,
+    )
+    return partial(_read_epoch_augmented, augmenter=augmenter, **read.keywords)
