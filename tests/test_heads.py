@@ -375,3 +375,18 @@ def test_hybrid_variants_of_cures_configs_train(bert_dir, corpora, tmp_path, var
     train(nlp, tmp_path / "out", stdout=io.StringIO(), stderr=io.StringIO())
     saved = spacy.load(tmp_path / "out" / "model-last")
     assert saved.pipe_names == expected and [t.text for t in saved("Form 10-K.")][-2:] == ["K", "."]
+
+
+@pytest.mark.parametrize("config_name", ["ner_mixed.cfg", "ner_multitask.cfg"])
+def test_streamed_configs_know_a_label_first_seen_after_100_examples(bert_dir, corpora, tmp_path, config_name):
+    # spaCy initializes a streamed corpus (max_epochs = -1) from its first 100 examples; the
+    # configs take the NER's labels from the whole legal corpus (spacy_domain_ner.entity_labels.v1).
+    texts = [(LEGAL_TEXTS[0][0], [s for s in LEGAL_TEXTS[0][1] if s[2] != "COURT"])] * 150 + [LEGAL_TEXTS[1]]
+    assert not any(label == "COURT" for _, spans in texts[:150] for _, _, label in spans)
+    legal = _docbin(tmp_path / "legal.spacy", texts)
+    overrides = _overrides(bert_dir, {"legal": legal, "news": corpora["news"]})
+    if config_name == "ner_mixed.cfg":
+        overrides["paths.general_label_map"] = str(CONFIGS / "labels" / "conll_to_legal.json")
+    config = load_config(CONFIGS / config_name, overrides=overrides)
+    assert config["training"]["max_epochs"] == -1
+    assert "COURT" in init_nlp(config).get_pipe("ner").labels
