@@ -24,7 +24,8 @@ def project(tmp_path_factory):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "spacy", "project", "run", "all", str(workdir),
-         "--vars.max_steps", "30", "--vars.eval_frequency", "15", "--vars.news_max_steps", "10", "--vars.warmup_steps", "3",
+         "--vars.max_steps", "30", "--vars.eval_frequency", "15", "--vars.news_max_steps", "10", "--vars.news_eval_frequency", "10",
+         "--vars.warmup_steps", "3",
          "--vars.package_int8", "true"],
         capture_output=True, text=True, env=env, cwd=workdir,
     )
