@@ -1,5 +1,6 @@
 """benchmarks/speed.py: text helpers, settings, tables and a --quick smoke run on tiny pipelines."""
 import importlib.util
+import io
 import json
 import subprocess
 import sys
@@ -253,3 +254,27 @@ def test_inference_with_two_processes_ends_after_the_budget(tmp_path):
     result = measure.measure_inference(model=str(tmp_path / "model"), texts=texts, batch_size=8, n_process=2, max_seconds=0.0)
     assert result["docs"] >= 8 and result["docs"] % 8 == 0 and result["docs"] < len(texts)
     assert result["words"] > 0
+
+
+def test_gpu_logger_writes_each_evaluation_and_stops_before_the_time_bound(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("gpu_logger", Path(__file__).parent.parent / "benchmarks" / "gpu_logger.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    clock = iter([0.0, 10.0, 25.0])  # setup, first evaluation, second: the next would end at 40 > 30
+    monkeypatch.setattr(module.time, "perf_counter", lambda: next(clock))
+    nlp = spacy.blank("en")
+    nlp.add_pipe("ner")
+    log = tmp_path / "last.json"
+    setup = spacy.util.registry.loggers.get("gpu_check.WordsLogger.v1")(
+        path=str(log), max_seconds=30, output_file=str(tmp_path / "curve.jsonl"))
+    step, finalize = setup(nlp, stdout=io.StringIO(), stderr=io.StringIO())
+    info = {"step": 50, "epoch": 1, "words": 1000, "score": 0.5, "losses": {"ner": 1.0},
+            "other_scores": {"ents_f": 0.5, "ents_p": 0.5, "ents_r": 0.5}, "checkpoints": [], "seconds": 10}
+    step(info)
+    assert json.loads(log.read_text()) == {"step": 50, "epoch": 1, "words": 1000, "score": 0.5, "seconds": 10.0}
+    with pytest.raises(SystemExit):
+        step({**info, "step": 100, "words": 2000})
+    assert json.loads(log.read_text())["stopped_by_time"] is True
+    assert len((tmp_path / "curve.jsonl").read_text().splitlines()) == 2  # both evaluations on the curve
+    step(None)  # a step without evaluation: nothing written
+    finalize()
