@@ -238,7 +238,7 @@ def _read_epoch(nlp: Language, *, epochs: Iterator[int], **settings) -> Iterator
 
 
 def augmented(
-    examples: Iterator[Example], nlp: Language, augmenter: Optional[Callable[[Language, Example], Iterator[Example]]]
+    examples: Iterator[Example], nlp: Language, *, augmenter: Optional[Callable[[Language, Example], Iterator[Example]]]
 ) -> Iterator[Example]:
     """Every example through `augmenter` (none: unchanged), as spacy.Corpus applies it."""
     for example in examples:
@@ -249,7 +249,7 @@ def augmented(
 
 
 def _read_epoch_augmented(nlp: Language, *, augmenter, **settings) -> Iterator[Example]:
-    return augmented(_read_epoch(nlp, **settings), nlp, augmenter)
+    return augmented(_read_epoch(nlp, **settings), nlp, augmenter=augmenter)
 
 
 @registry.readers("spacy_domain_ner.MixedCorpus.v1")
