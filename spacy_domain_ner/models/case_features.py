@@ -120,7 +120,15 @@ def case_aware_listener_v1(
     include_static_vectors (bool): Add the pipeline's static vectors to the cased side.
     RETURNS (Model[List[Doc], List[Floats2d]]): The combined tok2vec.
     """
-    case = _checked_case_tok2vec(
+    if width < 1:
+        raise ValueError(f"width must be positive, not {width}")
+    if not attrs or len(attrs) != len(rows):
+        raise ValueError(f"attrs and rows must be non-empty and of one length, not {attrs} and {rows}")
+    if any(r < 1 for r in rows):
+        raise ValueError(f"every rows entry must be positive, not {rows}")
+    if depth < 0 or window_size < 1:
+        raise ValueError(f"depth must be >= 0 and window_size >= 1, not {depth} and {window_size}")
+    case = build_case_tok2vec(
         width=width, attrs=attrs, rows=rows, depth=depth, window_size=window_size,
         include_static_vectors=include_static_vectors,
     )
@@ -142,26 +150,7 @@ def case_aware_listener_v2(
 
     RETURNS (Model[List[Doc], List[Floats2d]]): The combined tok2vec.
     """
-    case = _checked_case_tok2vec(
-        width=width, attrs=attrs, rows=rows, depth=depth, window_size=window_size,
-        include_static_vectors=include_static_vectors,
-    )
-    return case_aware_listener(tolerate_no_input_gradient(listener), case)
-
-
-def _checked_case_tok2vec(
-    *, width: int, attrs: Sequence[str], rows: Sequence[int], depth: int, window_size: int,
-    include_static_vectors: bool,
-) -> Model[List[Doc], List[Floats2d]]:
-    if width < 1:
-        raise ValueError(f"width must be positive, not {width}")
-    if not attrs or len(attrs) != len(rows):
-        raise ValueError(f"attrs and rows must be non-empty and of one length, not {attrs} and {rows}")
-    if any(r < 1 for r in rows):
-        raise ValueError(f"every rows entry must be positive, not {rows}")
-    if depth < 0 or window_size < 1:
-        raise ValueError(f"depth must be >= 0 and window_size >= 1, not {depth} and {window_size}")
-    return build_case_tok2vec(
-        width=width, attrs=attrs, rows=rows, depth=depth, window_size=window_size,
-        include_static_vectors=include_static_vectors,
+    return case_aware_listener_v1(
+        tolerate_no_input_gradient(listener), width=width, attrs=attrs, rows=rows, depth=depth,
+        window_size=window_size, include_static_vectors=include_static_vectors,
     )
