@@ -8,6 +8,8 @@ usage:
   python benchmarks/issue13_checks.py truecasing TRAIN.spacy DEV.spacy [RAW.jsonl N]  # truecasing accuracy on re-cased dev
   python benchmarks/issue13_checks.py passages DEV.spacy [TRAIN.spacy ...]  # runs of words in capitals and the entities in them
   python benchmarks/issue13_checks.py uncased-head-config MODEL OUT.cfg  # a NER head on MODEL's frozen encoder alone
+  python benchmarks/issue13_checks.py truecaser-data TRAIN.spacy DEV.spacy MODEL OUTDIR  # trained truecasers: data + configs
+  python benchmarks/issue13_checks.py truecaser-score TAGGER TRAIN.spacy DEV.spacy  # their accuracy against the case forms
 """
 import collections
 import sys
@@ -19,7 +21,7 @@ from spacy.scorer import Scorer
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
-from spacy_domain_ner.casing.forms import case_free_kind, case_shares, mine_case_forms, truecase, upper_passages
+from spacy_domain_ner.casing.forms import _capitalize, case_free_kind, case_shares, mine_case_forms, truecase, upper_passages
 from spacy_domain_ner.evaluation.robustness import perturb_docs
 from spacy_domain_ner.models.tokenizer import add_legal_suffixes
 
@@ -139,9 +141,85 @@ def uncased_head_config(model: str, output: str) -> None:
     config.to_disk(output)
 
 
+def _case_class(text: str) -> str:
+    """The tag a trained truecaser predicts: O (no cased letter), L, T (capitalized), U, M (mixed)."""
+    if text.lower() == text.upper():
+        return "O"
+    if text == text.lower():
+        return "L"
+    return "T" if text == _capitalize(text.lower()) else "U" if text == text.upper() else "M"
+
+
+def truecaser_data(train: str, dev: str, model: str, outdir: str) -> None:
+    """Lower-cased TRAIN/DEV whose tags are the original words' case classes, and two tagger
+    configs: `cnn.cfg` (spaCy's CPU tagger over NORM/PREFIX/SUFFIX/SHAPE) and `trf.cfg` (a softmax
+    on the frozen encoder of MODEL, which reads lower-cased text as the original: it is uncased)."""
+    import subprocess
+    from thinc.api import Config
+
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    nlp = spacy.blank("en")
+    for src, name in ((train, "train"), (dev, "dev")):
+        db = DocBin()
+        for doc in gold_docs(src, nlp):
+            db.add(Doc(nlp.vocab, words=[t.text.lower() if len(t.text.lower()) == len(t.text) else t.text for t in doc],
+                       spaces=[bool(t.whitespace_) for t in doc], tags=[_case_class(t.text) for t in doc]))
+        db.to_disk(out / f"{name}.spacy")
+    subprocess.run([sys.executable, "-m", "spacy", "init", "config", "-p", "tagger", "-o", "efficiency",
+                    str(out / "cnn.cfg")], check=True)
+    cnn = Config().from_disk(out / "cnn.cfg", interpolate=False)
+    cnn["components"]["tok2vec"]["model"]["embed"]["rows"] = [20000, 2000, 5000, 1000]
+    cnn["training"].update({"max_steps": 3000, "patience": 1000})
+    cnn.to_disk(out / "cnn.cfg")
+    trf = Config().from_disk(Path(model) / "config.cfg", interpolate=False)
+    trf["nlp"]["pipeline"] = ["transformer", "tagger"]
+    listener = {"@architectures": "spacy-transformers.TransformerListener.v1", "grad_factor": 1.0,
+                "pooling": {"@layers": "reduce_mean.v1"}, "upstream": "*"}
+    trf["components"] = {"transformer": {"source": model}, "tagger": {
+        "factory": "tagger", "model": {"@architectures": "spacy.Tagger.v2", "nO": None, "tok2vec": listener}}}
+    trf["training"].update({"frozen_components": ["transformer"], "annotating_components": ["transformer"],
+                            "score_weights": {"tag_acc": 1.0}, "max_steps": 1200, "eval_frequency": 200,
+                            "before_to_disk": None, "logger": {"@loggers": "spacy.ConsoleLogger.v1"}})
+    trf["training"]["optimizer"]["learn_rate"] = {"@schedules": "warmup_linear.v1", "warmup_steps": 50,
+                                                  "total_steps": 1200, "initial_rate": 1e-3}
+    trf["corpora"]["train"]["augmenter"] = None
+    trf["initialize"]["components"] = {}
+    trf.to_disk(out / "trf.cfg")
+
+
+def truecaser_score(tagger: str, train: str, dev: str) -> None:
+    """Share of the cased tokens of lower-cased DEV written as the original, inside and outside gold
+    entities: the case forms of TRAIN (`truecase`, the restorer's default) against a trained tagger
+    of `truecaser-data` (M: the word's mixed form in the case forms, else capitalized)."""
+    nlp = spacy.blank("en")
+    forms = mine_case_forms(gold_docs(train, nlp))
+    gold = gold_docs(dev, nlp)
+    model = spacy.load(tagger)
+    lowered = [Doc(model.vocab, words=[t.text.lower() for t in d], spaces=[bool(t.whitespace_) for t in d]) for d in gold]
+    writers = {"O": str, "L": str, "T": _capitalize, "U": str.upper}
+    right, total = collections.Counter(), collections.Counter()
+    for ref, low, pred in zip(gold, lowered, model.pipe(lowered)):
+        inside = [False] * len(ref)
+        for ent in ref.ents:
+            inside[ent.start:ent.end] = [True] * len(ent)
+        for token, by_forms, tagged, where in zip(ref, truecase(low, forms), pred, inside):
+            if token.text.lower() != token.text.upper():
+                mixed = forms["words"].get(tagged.text, "")
+                by_tagger = writers[tagged.tag_](tagged.text) if tagged.tag_ in writers else (
+                    mixed if len(mixed) == len(tagged.text) and _case_class(mixed) == "M" else _capitalize(tagged.text))
+                total[where] += 1
+                right["forms", where] += token.text == by_forms
+                right["tagger", where] += token.text == by_tagger
+    for source in ("forms", "tagger"):
+        print(f"{source:<7} entity tokens {right[source, True] / total[True]:.3f}  "
+              f"other tokens {right[source, False] / total[False]:.3f}")
+
+
 if __name__ == "__main__":
     commands = {"alignment": alignment, "consistency": consistency, "errors": errors, "nocase-config": nocase_config, "passages": passages,
-                "truecasing": truecasing, "uncased-head-config": uncased_head_config}
+                "truecasing": truecasing, "uncased-head-config": uncased_head_config,
+                "truecaser-data": truecaser_data, "truecaser-score": truecaser_score}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     commands[sys.argv[1]](*sys.argv[2:])
