@@ -154,21 +154,21 @@ def truecaser_data(train: str, dev: str, model: str, outdir: str) -> None:
     """Lower-cased TRAIN/DEV whose tags are the original words' case classes, and two tagger
     configs: `cnn.cfg` (spaCy's CPU tagger over NORM/PREFIX/SUFFIX/SHAPE) and `trf.cfg` (a softmax
     on the frozen encoder of MODEL, which reads lower-cased text as the original: it is uncased)."""
-    import subprocess
+    from spacy.cli.init_config import init_config
     from thinc.api import Config
 
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     nlp = spacy.blank("en")
     for src, name in ((train, "train"), (dev, "dev")):
+        docs = gold_docs(src, nlp)
         db = DocBin()
-        for doc in gold_docs(src, nlp):
-            db.add(Doc(nlp.vocab, words=[t.text.lower() if len(t.text.lower()) == len(t.text) else t.text for t in doc],
-                       spaces=[bool(t.whitespace_) for t in doc], tags=[_case_class(t.text) for t in doc]))
+        for doc, lowered in zip(docs, perturb_docs(docs, kind="lower")):
+            for token, low in zip(doc, lowered):
+                low.tag_ = _case_class(token.text)
+            db.add(lowered)
         db.to_disk(out / f"{name}.spacy")
-    subprocess.run([sys.executable, "-m", "spacy", "init", "config", "-p", "tagger", "-o", "efficiency",
-                    str(out / "cnn.cfg")], check=True)
-    cnn = Config().from_disk(out / "cnn.cfg", interpolate=False)
+    cnn = init_config(lang="en", pipeline=["tagger"], optimize="efficiency")
     cnn["components"]["tok2vec"]["model"]["embed"]["rows"] = [20000, 2000, 5000, 1000]
     cnn["training"].update({"max_steps": 3000, "patience": 1000})
     cnn.to_disk(out / "cnn.cfg")
@@ -194,9 +194,9 @@ def truecaser_score(tagger: str, train: str, dev: str) -> None:
     of `truecaser-data` (M: the word's mixed form in the case forms, else capitalized)."""
     nlp = spacy.blank("en")
     forms = mine_case_forms(gold_docs(train, nlp))
-    gold = gold_docs(dev, nlp)
     model = spacy.load(tagger)
-    lowered = [Doc(model.vocab, words=[t.text.lower() for t in d], spaces=[bool(t.whitespace_) for t in d]) for d in gold]
+    gold = gold_docs(dev, model)
+    lowered = perturb_docs(gold, kind="lower")
     writers = {"O": str, "L": str, "T": _capitalize, "U": str.upper}
     right, total = collections.Counter(), collections.Counter()
     for ref, low, pred in zip(gold, lowered, model.pipe(lowered)):
