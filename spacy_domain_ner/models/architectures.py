@@ -15,6 +15,9 @@ whenever its weights are loaded (`spacy.load`), for CPU inference; saving writes
 
 `spacy_domain_ner.TransformerModel.v4` adds `freeze_embeddings` and `freeze_layers`
 (`spacy_domain_ner.models.freezing`): the lower encoder kept as pretrained, no backward pass through it.
+
+`spacy_domain_ner.TransformerModel.v5` lets the optimizer's weight averages (`use_averages = true`)
+reach the encoder (`spacy_domain_ner.models.averaging`); with v1-v4 only the heads are averaged.
 """
 from functools import partial
 from typing import Any, Callable, Dict, List, Optional
@@ -23,6 +26,7 @@ from spacy.tokens import Doc, Span
 from spacy.util import registry
 from thinc.api import Model
 
+from .averaging import use_averaged_params
 from .bucketing import enable_bucketing
 from .freezing import freeze_lower
 from .offline import resolve_model_name
@@ -112,14 +116,33 @@ def transformer_model_v4(
     return build_transformer_model(**locals())
 
 
+@registry.architectures("spacy_domain_ner.TransformerModel.v5")
+def transformer_model_v5(
+    *, name: str, get_spans: GetSpans, tokenizer_config: Settings = None, transformer_config: Settings = None,
+    mixed_precision: bool = False, grad_scaler_config: Settings = None, inference_max_tokens: int = 4096,
+    quantize: Optional[str] = None, quantize_keep_float: Optional[List[str]] = None,
+    freeze_embeddings: bool = False, freeze_layers: int = 0,
+) -> Model:
+    """TransformerModel.v4 whose encoder is evaluated and saved with the optimizer's weight averages.
+
+    All arguments: as in TransformerModel.v4. With `use_averages = true` in [training.optimizer],
+    spaCy evaluates and saves the pipeline with the averaged weights; thinc's PyTorch shim does not
+    find the averages of the encoder's parameters, so v1-v4 average the heads only. v5 averages
+    both (`spacy_domain_ner.models.averaging`). Without averages it is TransformerModel.v4.
+    RETURNS (Model): The transformer model.
+    """
+    return build_transformer_model(**locals(), average_encoder=True)
+
+
 def build_transformer_model(
     *, name: str, get_spans: GetSpans, tokenizer_config: Settings, transformer_config: Settings, mixed_precision: bool,
     grad_scaler_config: Settings, inference_max_tokens: int = 0, quantize: Optional[str] = None,
     quantize_keep_float: Optional[List[str]] = None, freeze_embeddings: bool = False, freeze_layers: int = 0,
+    average_encoder: bool = False,
 ) -> Model:
     """spacy-transformers' TransformerModel.v3 with the name resolved at load time, then (v2) bucketed
-    inference when `inference_max_tokens` > 0, (v3) quantization at load when `quantize` is set and
-    (v4) frozen embeddings and lower layers."""
+    inference when `inference_max_tokens` > 0, (v3) quantization at load when `quantize` is set,
+    (v4) frozen embeddings and lower layers and (v5) the encoder's weight averages found."""
     if not name:
         raise ValueError("The transformer name is empty: set [components.transformer.model] name")
     if inference_max_tokens < 0:
@@ -149,6 +172,8 @@ def build_transformer_model(
         _apply_to_every_module(model, partial(enable_bucketing, max_tokens=inference_max_tokens))
     if freeze_embeddings or freeze_layers:
         _apply_to_every_module(model, partial(freeze_lower, embeddings=freeze_embeddings, layers=freeze_layers))
+    if average_encoder:
+        shim.use_params = partial(use_averaged_params, shim=shim)
     if quantize is not None:
         # Wraps the bucketed from_bytes, so the bucketed forward is patched first and kept (in-place quantization).
         shim.from_bytes = partial(quantize_after_load, shim=shim, from_bytes=shim.from_bytes, dtype=quantize,
