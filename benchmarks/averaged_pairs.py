@@ -19,6 +19,9 @@ from spacy.cli._util import parse_config_overrides
 from spacy.cli.train import train
 from spacy.util import load_config
 
+# captured once, so that a second main() in one process does not wrap the wrapper
+TRAIN_WHILE_IMPROVING = loop.train_while_improving
+
 
 class HiddenAverages:
     """The optimizer, except that the training loop sees no averages (it evaluates the last weights)."""
@@ -36,8 +39,6 @@ class HiddenAverages:
 
 
 def paired_loop(curve: Path, frequency: int) -> Callable[..., Iterator]:
-    original = loop.train_while_improving
-
     def train_while_improving(nlp: Any, optimizer: Any, train_data: Any, evaluate: Callable, **kwargs: Any) -> Iterator:
         rows: List[Tuple[float, ...]] = []
 
@@ -55,7 +56,7 @@ def paired_loop(curve: Path, frequency: int) -> Callable[..., Iterator]:
 
         if optimizer.averages is None:
             raise SystemExit("set --training.optimizer.use_averages true")
-        yield from original(nlp, HiddenAverages(optimizer), train_data, both, **kwargs)
+        yield from TRAIN_WHILE_IMPROVING(nlp, HiddenAverages(optimizer), train_data, both, **kwargs)
 
     return train_while_improving
 

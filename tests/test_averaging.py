@@ -1,7 +1,13 @@
-"""Tests of spacy_domain_ner.models.averaging and TransformerModel.v5's averaged encoder."""
+"""Tests of spacy_domain_ner.models.averaging, TransformerModel.v5's averaged encoder and
+benchmarks/averaged_pairs.py."""
+import importlib.util
+from pathlib import Path
+
 import numpy
 import pytest
+import spacy
 import torch
+from spacy.tokens import DocBin
 from spacy.training import Example
 from spacy.util import load_model_from_config, registry
 from thinc.api import Adam
@@ -11,6 +17,8 @@ from conftest import TRF_TEXT as TEXT
 from conftest import trf_pipeline
 from spacy_domain_ner.models.architectures import transformer_model_v5
 from spacy_domain_ner.models.averaging import use_averaged_params
+
+ROOT = Path(__file__).parent.parent
 
 
 def shim_of(nlp):
@@ -86,3 +94,38 @@ def test_use_averaged_params_restores_on_error_and_ignores_other_keys(tiny_bert)
     # keys of other models, and thinc's string keys, leave the module alone
     with use_averaged_params({(shim.id + 1, name): zeros, f"pytorch_{shim.id}_{name}": zeros}, shim=shim):
         assert all(torch.equal(w, last[n]) for n, w in weights(shim).items())
+
+
+def load_averaged_pairs():
+    spec = importlib.util.spec_from_file_location("averaged_pairs", ROOT / "benchmarks" / "averaged_pairs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_averaged_pairs_scores_both_readouts_of_one_run(tiny_bert, tmp_path, monkeypatch):
+    import spacy.training.loop as loop
+
+    pairs = load_averaged_pairs()
+    nlp = spacy.blank("en")
+    DocBin(docs=[Example.from_dict(nlp.make_doc(TEXT), {"entities": ENTS}).reference] * 4).to_disk(tmp_path / "c.spacy")
+    monkeypatch.setattr(loop, "train_while_improving", loop.train_while_improving)  # main() patches it
+    common = ["--paths.train", str(tmp_path / "c.spacy"), "--paths.dev", str(tmp_path / "c.spacy"),
+              "--paths.transformer", str(tiny_bert), "--training.max_steps", "4", "--training.eval_frequency", "2",
+              "--components.transformer.model.@architectures", "spacy_domain_ner.TransformerModel.v5"]
+    config = str(ROOT / "configs" / "ner_trf.cfg")
+    with pytest.raises(SystemExit, match="use_averages true"):
+        pairs.main(config, str(tmp_path / "none"), str(tmp_path / "none.tsv"), *common,
+                   "--training.optimizer.use_averages", "false")
+    pairs.main(config, str(tmp_path / "out"), str(tmp_path / "curve.tsv"), *common,
+               "--training.optimizer.use_averages", "true")
+    rows = [line.split("\t") for line in (tmp_path / "curve.tsv").read_text().splitlines()]
+    assert rows[0] == ["step", "last_f", "last_p", "last_r", "averaged_f", "averaged_p", "averaged_r"]
+    assert [row[0] for row in rows[1:]] == ["0", "2", "4"] and all(len(row) == 7 for row in rows)
+    assert (tmp_path / "out" / "model-best").is_dir()
+    # the optimizer the loop updates with is the real one behind the hidden averages
+    hidden = pairs.HiddenAverages(Adam(0.1, use_averages=True))
+    assert hidden.averages is None and hidden.learn_rate == 0.1
+    weights, gradient = numpy.ones(3, dtype="f"), numpy.ones(3, dtype="f")
+    hidden((1, "W"), weights, gradient)
+    assert (1, "W") in hidden._optimizer.averages and weights[0] < 1

@@ -6,7 +6,7 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 
 from spacy_domain_ner.casing.forms import (case_free_kind, case_shares, check_case_forms, mine_case_forms, sentence_starts, truecase,
-                                           upper_passages, word_case)
+                                           upper_passages, word_case, word_heads)
 from spacy_domain_ner.casing.restorer import add_case_restorer, transfer_annotations
 
 TEXT = "Acme Corp sued the SEC in Delaware. The court agreed with Acme Corp today."
@@ -56,6 +56,16 @@ def test_word_case_and_case_free_kind(nlp):
     for bad in (0.5, 1.5):
         with pytest.raises(ValueError, match="min_share"):
             case_free_kind(mostly, min_share=bad)
+
+
+def test_word_heads_read_the_case_of_words_not_of_split_off_pieces(nlp):
+    doc = nlp.make_doc("The Front-end Fee Of The Investor's (Class A) Shares, Per Holder.")
+    # the tokenizer splits "end", "'s" off; the words are still written in title case
+    assert case_free_kind([t.text for t in doc]) is None
+    assert word_heads(doc) == ["The", "Front", "Fee", "Of", "The", "Investor", "Class", "A", "Shares", "Per", "Holder"]
+    assert case_free_kind(word_heads(doc)) == "title"
+    assert word_heads(nlp.make_doc("10-K , and/or ( ACME")) == ["K", "and/or", "ACME"]
+    assert word_heads(nlp.make_doc("")) == [] and word_heads(nlp.make_doc("a\n\nB")) == ["a", "B"]
 
 
 def test_upper_passages_are_runs_of_capital_words(nlp):
@@ -166,6 +176,9 @@ def test_restorer_kinds_choose_what_is_restored(nlp):
     assert upper._.case_free is None and upper._.case_free_passages == [] and [e.text for e in upper.ents] == ["SEC"]
     lower = nlp(TEXT.lower())
     assert lower._.case_free == "lower" and len(lower.ents) == 4
+    # a text capitalized word by word, with hyphenated words the tokenizer splits, is title case
+    title = nlp("Acme Corp Sued The Non-profit Sec In Delaware. The Court Agreed With Acme Corp Today.")
+    assert title._.case_free == "title" and [e.text for e in title.ents] == ["Acme Corp", "Sec", "Delaware", "Acme Corp"]
 
 
 def test_transfer_copies_entities_kb_ids_span_groups_and_confidences(nlp):

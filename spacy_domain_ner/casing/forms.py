@@ -83,6 +83,27 @@ def case_free_kind(words: Sequence[str], *, min_share: float = 0.99) -> Optional
     return next((kind for kind in CASE_KINDS if shares[kind] >= min_share), None)
 
 
+def word_heads(doc: Doc) -> List[str]:
+    """The text of the first token with a cased letter in each word written between spaces.
+
+    Which case a text is written in is a property of its words: "Front-end", "Investor's" and
+    "(The" are title-case words, though the tokenizer splits off a lower-case "end" or "'s" (and a
+    text capitalized word by word keeps them so), and `case_free_kind` over all the tokens would
+    miss the text's kind.
+
+    doc (Doc): The Doc.
+    RETURNS (List[str]): One token text per word that has a cased letter, in order.
+    """
+    heads, open_word = [], False
+    for token in doc:
+        if not open_word and _cased_letters(token.text):
+            heads.append(token.text)
+            open_word = True
+        if token.whitespace_ or token.is_space:
+            open_word = False
+    return heads
+
+
 def upper_passages(words: Sequence[str], *, min_words: int) -> List[Tuple[int, int]]:
     """Passages written in capitals inside a text: runs of at least `min_words` consecutive words
     written all upper ("by and between EMS TECHNOLOGIES, INC., a Georgia corporation").

@@ -1,7 +1,7 @@
 """The `case_restorer` component: text without case signal is annotated through its truecased copy.
 
 Added last, it looks at each Doc: ordinary text passes untouched. A Doc written all upper, all
-lower or all capitalized (`forms.case_free_kind`) is copied with its words truecased
+lower or all capitalized (`forms.case_free_kind` over the words, `forms.word_heads`) is copied with its words truecased
 (`forms.truecase`: same tokens, same spacing, each word as the training corpus writes it); the
 components before the restorer annotate the copy, and its entities (labels, kb ids), span
 groups and entity confidences are copied back token for token. The Doc's text is never changed;
@@ -30,7 +30,7 @@ from spacy.training import Example
 from spacy.util import ensure_path, minibatch
 
 from .forms import (CASE_KINDS, CaseForms, case_free_kind, check_case_forms, check_min_share, check_unknown,
-                    mine_case_forms, truecase, upper_passages)
+                    mine_case_forms, truecase, upper_passages, word_heads)
 
 if not Doc.has_extension("case_free"):
     Doc.set_extension("case_free", default=None)  # "upper", "lower", "title" or None
@@ -147,7 +147,7 @@ class CaseRestorer:
     def _mark(self, doc: Doc) -> bool:
         """Set `case_free` and `case_free_passages`; whether the Doc needs a truecased copy."""
         words = [t.text for t in doc]
-        kind = case_free_kind(words, min_share=self.min_share)
+        kind = case_free_kind(word_heads(doc), min_share=self.min_share)
         doc._.case_free = kind if kind in self.kinds else None
         doc._.case_free_passages = (upper_passages(words, min_words=self.passage_words)
                                     if kind is None and self.passage_words else [])
