@@ -129,3 +129,13 @@ def test_averaged_pairs_scores_both_readouts_of_one_run(tiny_bert, tmp_path, mon
     weights, gradient = numpy.ones(3, dtype="f"), numpy.ones(3, dtype="f")
     hidden((1, "W"), weights, gradient)
     assert (1, "W") in hidden._optimizer.averages and weights[0] < 1
+
+
+def test_use_averaged_params_before_the_transformer_is_loaded(tiny_bert):
+    config = trf_pipeline(tiny_bert, overrides={
+        "components.transformer.model.@architectures": "spacy_domain_ner.TransformerModel.v5"}).config
+    fresh = load_model_from_config(config, auto_fill=True)
+    shim = shim_of(fresh)
+    assert shim._model is None
+    with fresh.use_params({(shim.id, "encoder.layer.0.output.dense.bias"): numpy.zeros(4, dtype="f")}):
+        assert shim._model is None

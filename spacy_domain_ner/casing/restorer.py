@@ -1,8 +1,9 @@
 """The `case_restorer` component: text without case signal is annotated through its truecased copy.
 
 Added last, it looks at each Doc: ordinary text passes untouched. A Doc written all upper, all
-lower or all capitalized (`forms.case_free_kind` over the words, `forms.word_heads`) is copied with its words truecased
-(`forms.truecase`: same tokens, same spacing, each word as the training corpus writes it); the
+lower or all capitalized (`forms.case_free_kind` over its words, `forms.word_heads`, so that the
+lower-case "end" the tokenizer splits off "Front-end" does not count) is copied with its words
+truecased (`forms.truecase`: same tokens, same spacing, each word as the training corpus writes it); the
 components before the restorer annotate the copy, and its entities (labels, kb ids), span
 groups and entity confidences are copied back token for token. The Doc's text is never changed;
 `doc._.case_free` says which kind was restored (None for ordinary text). `kinds` limits the

@@ -26,7 +26,9 @@ def use_averaged_params(params: Dict[Tuple[int, str], FloatsXd], *, shim: Any) -
     YIELDS: With the averaged parameters loaded; parameters without an average (never updated,
         e.g. frozen layers or the unused pooler) keep their weights. Restored on exit, also on error.
     """
-    averaged = {name: weight for name, weight in shim._model.named_parameters() if (shim.id, name) in params}
+    module = shim._model  # None until the transformer is initialized or loaded
+    averaged = {} if module is None or not params else {
+        name: weight for name, weight in module.named_parameters() if (shim.id, name) in params}
     if not averaged:
         yield
         return
