@@ -5,8 +5,8 @@ import srsly
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 
-from spacy_domain_ner.casing.forms import (case_free_kind, case_shares, check_case_forms, mine_case_forms, sentence_starts, truecase,
-                                           upper_passages, word_case, word_heads)
+from spacy_domain_ner.casing.forms import (case_free_kind, case_shares, check_case_forms, mine_case_forms, recase_entities,
+                                           sentence_starts, truecase, upper_passages, word_case, word_heads)
 from spacy_domain_ner.casing.restorer import add_case_restorer, transfer_annotations
 
 TEXT = "Acme Corp sued the SEC in Delaware. The court agreed with Acme Corp today."
@@ -100,7 +100,29 @@ def test_mine_case_forms_counts_mid_sentence_forms_of_ordinary_docs(nlp):
     # contexts only for words seen in more than one form, with counts ("The Company": after "the" too)
     assert forms["after"] == {"the company": ["Company", 1]} and forms["before"] == {
         "company and": ["Company", 1], "company met": ["company", 1]}
+    assert forms["entities"] == {}  # Docs without entities
     check_case_forms(forms)
+
+
+def test_mine_case_forms_counts_the_forms_of_entity_words(nlp):
+    doc = nlp.make_doc("We met Fidelity Advisor Fund of Boston. The advisor left. The advisor and the fund stayed.")
+    doc.ents = [Span(doc, 2, 7, label="BUSINESS")]
+    forms = mine_case_forms([doc, nlp.make_doc("The Fund of funds.")])  # no entities there: not counted
+    assert forms["words"]["advisor"] == "advisor" and forms["words"]["fund"] == "Fund"  # 2:1 and 2:1 (ties: first seen)
+    assert forms["entities"] == {"advisor": "Advisor", "boston": "Boston", "fidelity": "Fidelity", "fund": "Fund", "of": "of"}
+    check_case_forms(forms)
+    old = {part: forms[part] for part in ("words", "after", "before")}  # forms mined before "entities" existed
+    check_case_forms(old)
+
+
+def test_recase_entities_writes_entity_words_as_the_corpus_writes_entities():
+    forms = {"words": {}, "after": {}, "before": {}, "entities": {"of": "of", "fund": "Fund", "ß": "SS"}}
+    words = ["the", "fidelity", "advisor", "fund", "of", "boston", "SCBV", "Acme", "ß", "10", "sued"]
+    assert recase_entities(words, [(1, 9)], forms) == [
+        "the", "Fidelity", "Advisor", "Fund", "of", "Boston", "SCBV", "Acme", "ß", "10", "sued"]
+    assert recase_entities(words, [], forms) == words  # no entities: nothing changes
+    # forms without "entities": every lower-case word of an entity is capitalized
+    assert recase_entities(words, [(3, 5)], {"words": {}, "after": {}, "before": {}})[3:5] == ["Fund", "Of"]
 
 
 def test_truecase_writes_known_forms_capitalizes_starts_and_handles_unknown_words(nlp):
@@ -181,6 +203,32 @@ def test_restorer_kinds_choose_what_is_restored(nlp):
     assert title._.case_free == "title" and [e.text for e in title.ents] == ["Acme Corp", "Sec", "Delaware", "Acme Corp"]
 
 
+def test_entity_pass_annotates_the_copy_again_with_entity_words_written_as_entities():
+    nlp = spacy.blank("en")
+    # a case-insensitive rule finds a part of the name in the first copy, a cased rule the whole name
+    nlp.add_pipe("entity_ruler").add_patterns([
+        {"label": "MISC", "pattern": [{"LOWER": "advisor"}]},
+        {"label": "BUSINESS", "pattern": [{"ORTH": "Fidelity"}, {"ORTH": "Advisor"}]}])
+    forms = {"words": {"fidelity": "Fidelity", "advisor": "advisor", "sued": "sued"}, "after": {}, "before": {},
+             "entities": {"advisor": "Advisor"}}
+    restorer = add_case_restorer(nlp, forms=forms, passage_words=2)
+    text = "FIDELITY ADVISOR SUED."
+    assert [(e.text, e.label_) for e in nlp(text).ents] == [("ADVISOR", "MISC")]
+    restorer.entity_pass = True
+    calls = count_calls(nlp)
+    docs = list(nlp.pipe([text, "the fidelity fund sued."]))
+    assert [(e.text, e.label_) for e in docs[0].ents] == [("FIDELITY ADVISOR", "BUSINESS")]
+    assert docs[1].ents == ()
+    # the first copies together ("the", "fund": unknown, short: capitals), then only the copy whose entity words changed
+    assert calls == [[text, "the fidelity fund sued."], ["Fidelity advisor sued.", "THE Fidelity FUND sued."],
+                     ["Fidelity Advisor sued."]]
+    # in an ordinary Doc only the words of the passage in capitals are rewritten
+    doc = nlp("The advisor met FIDELITY ADVISOR.")
+    assert doc._.case_free_passages == [(3, 5)] and [(e.text, e.label_) for e in doc.ents] == [
+        ("advisor", "MISC"), ("FIDELITY ADVISOR", "BUSINESS")]
+    assert calls[-1] == ["The advisor met Fidelity Advisor."]
+
+
 def test_transfer_copies_entities_kb_ids_span_groups_and_confidences(nlp):
     source = nlp.make_doc("Acme Corp sued")
     source.ents = [Span(source, 0, 2, label="BUSINESS", kb_id="acme")]
@@ -211,6 +259,10 @@ def test_settings_and_forms_are_checked(nlp):
         restorer.set_forms({"words": {}, "after": {}, "before": {"acme": ["Acme", 2]}})
     with pytest.raises(ValueError, match="keys 'words', 'after' and 'before'"):
         restorer.set_forms({"acme": "Acme"})
+    with pytest.raises(ValueError, match="keys 'words', 'after' and 'before'"):
+        restorer.set_forms({"words": {}, "after": {}, "before": {}, "names": {}})
+    with pytest.raises(ValueError, match="lower-case to its word"):
+        restorer.set_forms({"words": {}, "after": {}, "before": {}, "entities": {"acme": "Apex"}})
     with pytest.raises(ValueError, match="initialize needs"):
         restorer.initialize()
     other = spacy.blank("en").add_pipe("case_restorer", name="elsewhere")
@@ -233,12 +285,13 @@ def test_initialize_from_a_file_a_dict_or_the_training_examples(nlp, tmp_path):
 
 def test_round_trips_keep_the_forms_and_settings(nlp, tmp_path):
     add_case_restorer(nlp, forms=mine_case_forms([nlp.make_doc(TEXT)]), unknown="lower", min_share=0.95,
-                      kinds=["title", "upper"], passage_words=4)
+                      kinds=["title", "upper"], passage_words=4, entity_pass=True)
     nlp.to_disk(tmp_path / "p")
     loaded = spacy.load(tmp_path / "p")
     restorer = loaded.get_pipe("case_restorer")
-    assert restorer.forms == nlp.get_pipe("case_restorer").forms
-    assert restorer.settings == {"min_share": 0.95, "unknown": "lower", "kinds": ["upper", "title"], "passage_words": 4}
+    assert restorer.forms == nlp.get_pipe("case_restorer").forms and "entities" in restorer.forms
+    assert restorer.settings == {"min_share": 0.95, "unknown": "lower", "kinds": ["upper", "title"], "passage_words": 4,
+                                 "entity_pass": True}
     assert [e.label_ for e in loaded(TEXT.upper()).ents] == ["BUSINESS", "GOVERNMENT", "LOCATION", "BUSINESS"]
     copy = spacy.blank("en").add_pipe("case_restorer").from_bytes(restorer.to_bytes())
     assert copy.forms == restorer.forms
@@ -289,11 +342,16 @@ def test_mine_case_forms_and_add_knowledge_with_case_forms_cli(nlp, tmp_path):
     assert result.exit_code == 0, result.output
     restorer = spacy.load(tmp_path / "out3").get_pipe("case_restorer")
     assert (restorer.unknown, restorer.passage_words, restorer.kinds) == ("lower", 3, ["upper", "lower", "title"])
-    result = CliRunner().invoke(app, args + ["--case-forms", str(forms_path), "--restore-kinds", "lower, title"])
+    result = CliRunner().invoke(app, args + ["--case-forms", str(forms_path), "--restore-kinds", "lower, title",
+                                             "--entity-pass", "true"])
     assert result.exit_code == 0, result.output
-    assert spacy.load(tmp_path / "out").get_pipe("case_restorer").settings["kinds"] == ["lower", "title"]
-    result = CliRunner().invoke(app, args + ["--passage-words", "3"])
-    assert result.exit_code == 1 and "need --case-forms" in result.output
+    settings = spacy.load(tmp_path / "out").get_pipe("case_restorer").settings
+    assert settings["kinds"] == ["lower", "title"] and settings["entity_pass"] is True
+    for extra in (["--passage-words", "3"], ["--entity-pass", "true"]):
+        result = CliRunner().invoke(app, args + extra)
+        assert result.exit_code == 1 and "need --case-forms" in result.output
+    result = CliRunner().invoke(app, args + ["--case-forms", str(forms_path), "--entity-pass", "maybe"])
+    assert result.exit_code == 1 and "--entity-pass" in result.output
     result = CliRunner().invoke(app, args + ["--case-forms", str(tmp_path / "missing.json")])
     assert result.exit_code == 1 and "missing.json: no such file" in result.output
     (tmp_path / "bad.json").write_text('{"acme": "Acme"}', encoding="utf8")

@@ -8,7 +8,9 @@ frequent form in the middle of a sentence, or the one its neighbours vote for (`
 a sentence's first word capitalized, and words the corpus never saw in the form `unknown` says
 ("auto": a word of up to four letters in capitals, a longer one capitalized, since in E-NER dev an
 unseen short word is mostly an acronym - SCBV, FDC - and an unseen word inside an entity mostly
-a capitalized name).
+a capitalized name). `recase_entities` then rewrites the words of the entities found in such a
+copy as the corpus writes its entities' words: a name made of common words ("Fidelity Advisor
+Value Fund") is truecased to lower case, since "advisor" is mostly written so outside names.
 """
 import collections
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -19,8 +21,10 @@ CASE_KINDS = ("upper", "lower", "title")
 UNKNOWN_POLICIES = ("auto", "title", "lower", "keep")
 ACRONYM_LETTERS = 4  # "auto": an unknown word of at most this many letters is written in capitals
 SENTENCE_END = frozenset({".", "!", "?"})
-# {"words": {word: form}, "after": {"prev word": [form, n]}, "before": {"word next": [form, n]}}
+# {"words": {word: form}, "after": {"prev word": [form, n]}, "before": {"word next": [form, n]},
+#  "entities": {word: form}} ("entities" is optional: forms mined before it existed lack it)
 CaseForms = Dict[str, Dict[str, Any]]
+FORM_PARTS = ("words", "after", "before")
 
 
 def check_min_share(min_share: float) -> None:
@@ -162,7 +166,8 @@ def _neighbours(doc: Doc) -> List[Tuple[Optional[str], Optional[str]]]:
 
 
 def mine_case_forms(docs: Iterable[Doc], *, min_share: float = 0.99) -> CaseForms:
-    """How a corpus writes its words in the middle of a sentence, alone and next to a neighbour.
+    """How a corpus writes its words in the middle of a sentence, alone, next to a neighbour and
+    inside its entities.
 
     Docs that carry no case signal themselves (`case_free_kind`) and sentence-initial tokens are
     left out: they do not say how the word is written. A word seen in more than one form
@@ -174,14 +179,17 @@ def mine_case_forms(docs: Iterable[Doc], *, min_share: float = 0.99) -> CaseForm
     min_share (float): See `case_free_kind`.
     RETURNS (CaseForms): "words": lower-cased word -> its form, for every word with a cased
         letter; "after": "previous word" -> [form, count]; "before": "word next" -> [form, count]
-        (keys lower-cased, joined by a space).
+        (keys lower-cased, joined by a space); "entities": lower-cased word -> its majority form
+        inside the Docs' entities (empty for Docs without entities; see `recase_entities`).
     """
     words: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     after: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     before: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    entities: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for doc in docs:
         if case_free_kind([t.text for t in doc], min_share=min_share) is not None:
             continue
+        inside = {i for ent in doc.ents for i in range(ent.start, ent.end)}
         for token, start, (prev, nxt) in zip(doc, sentence_starts(doc), _neighbours(doc)):
             if not start and _cased_letters(token.text):
                 word = token.text.lower()
@@ -190,6 +198,8 @@ def mine_case_forms(docs: Iterable[Doc], *, min_share: float = 0.99) -> CaseForm
                     after[f"{prev} {word}"][token.text] += 1
                 if nxt is not None:
                     before[f"{word} {nxt}"][token.text] += 1
+                if token.i in inside:
+                    entities[word][token.text] += 1
     ambiguous = {word for word, forms in words.items() if len(forms) > 1}
 
     def majority(counts: Dict[str, collections.Counter], position: int) -> Dict[str, List]:
@@ -200,6 +210,7 @@ def mine_case_forms(docs: Iterable[Doc], *, min_share: float = 0.99) -> CaseForm
         "words": {word: forms.most_common(1)[0][0] for word, forms in sorted(words.items())},
         "after": majority(after, 1),
         "before": majority(before, 0),
+        "entities": {word: forms.most_common(1)[0][0] for word, forms in sorted(entities.items())},
     }
 
 
@@ -208,9 +219,10 @@ def check_case_forms(forms: CaseForms) -> None:
 
     forms (CaseForms): The case forms.
     """
-    if not isinstance(forms, dict) or set(forms) != {"words", "after", "before"}:
-        raise ValueError("case forms must be a dict with the keys 'words', 'after' and 'before'")
-    bad = [(k, v) for k, v in forms["words"].items() if not isinstance(v, str) or v.lower() != k]
+    if not isinstance(forms, dict) or not set(FORM_PARTS) <= set(forms) <= {*FORM_PARTS, "entities"}:
+        raise ValueError("case forms must be a dict with the keys 'words', 'after' and 'before' (and optionally 'entities')")
+    bad = [(k, v) for part in ("words", "entities") for k, v in forms.get(part, {}).items()
+           if not isinstance(v, str) or v.lower() != k]
     for part, position in (("after", 1), ("before", 0)):
         for key, value in forms[part].items():
             pair = key.split(" ")
@@ -266,3 +278,30 @@ def truecase(doc: Doc, forms: CaseForms, *, unknown: str = "auto") -> List[str]:
             form = _unknown_form(text, unknown)
         words.append(_capitalize(form) if start else form)
     return words
+
+
+def recase_entities(words: Sequence[str], spans: Iterable[Tuple[int, int]], forms: CaseForms) -> List[str]:
+    """Truecased words rewritten, inside the given entity spans, as the corpus writes entities.
+
+    `truecase` writes each word in its usual form, and the usual form of the words of many names
+    is lower case ("Fidelity Advisor Value Fund": "advisor" and "value" are mostly common words).
+    Inside an entity found in the truecased copy, a word written in lower case takes its form
+    inside the corpus's entities ("entities" of the forms: "of" stays "of", "fund" becomes "Fund"),
+    and a word never seen inside an entity is capitalized. Words with a capital are kept: an
+    acronym or a mixed-case form the corpus knows is better than a guess.
+
+    words (Sequence[str]): The truecased words, one per token.
+    spans (Iterable[Tuple[int, int]]): Token ranges [start, end) of the entities.
+    forms (CaseForms): The output of `mine_case_forms` ("entities" may be missing: every word
+        in lower case inside an entity is then capitalized).
+    RETURNS (List[str]): The words, each the same length as before.
+    """
+    out = list(words)
+    entity_forms = forms.get("entities", {})
+    for start, end in spans:
+        for i in range(start, end):
+            word = out[i]
+            if _cased_letters(word) and word == word.lower():
+                form = entity_forms.get(word, _capitalize(word))
+                out[i] = form if len(form) == len(word) else word
+    return out

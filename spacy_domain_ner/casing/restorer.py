@@ -13,6 +13,11 @@ With `passage_words` set, an ordinary Doc's passages written in capitals (`forms
 a contract's headings and party blocks, a filing's signature block) are truecased in the copy and
 the rest of the words kept; `doc._.case_free_passages` lists the restored token ranges.
 
+With `entity_pass`, the entities found in a copy have their words rewritten as the corpus writes
+its entities' words (`forms.recase_entities`: "fidelity advisor" becomes "Fidelity Advisor", which
+truecasing wrote in lower case because the words are mostly common words), and the copy is
+annotated once more: the entities of that second copy are the Doc's.
+
 The copies need no second pass of a transformer whose tokenizer ignores case (the default MiniLM
 is uncased): its output for the copy is the original's, which the copy takes (`ignores_case`), so
 only the cased features, the NER and the components after it run again.
@@ -22,7 +27,7 @@ in a contract's all-capitals heading every word is, and in lower-cased text none
 forms are serialized with the pipeline, so a packaged model needs no file at load time.
 """
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import srsly
 from spacy.language import Language
@@ -30,8 +35,8 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example
 from spacy.util import ensure_path, minibatch
 
-from .forms import (CASE_KINDS, CaseForms, case_free_kind, check_case_forms, check_min_share, check_unknown,
-                    mine_case_forms, truecase, upper_passages, word_heads)
+from .forms import (CASE_KINDS, FORM_PARTS, CaseForms, case_free_kind, check_case_forms, check_min_share,
+                    check_unknown, mine_case_forms, recase_entities, truecase, upper_passages, word_heads)
 
 if not Doc.has_extension("case_free"):
     Doc.set_extension("case_free", default=None)  # "upper", "lower", "title" or None
@@ -82,7 +87,7 @@ class CaseRestorer:
     """Annotates Docs without case signal through truecased copies (see the module docstring)."""
 
     def __init__(self, nlp: Language, name: str, *, min_share: float, unknown: str,
-                 kinds: Sequence[str] = CASE_KINDS, passage_words: int = 0) -> None:
+                 kinds: Sequence[str] = CASE_KINDS, passage_words: int = 0, entity_pass: bool = False) -> None:
         check_min_share(min_share)
         check_unknown(unknown)
         if not kinds or set(kinds) - set(CASE_KINDS):
@@ -95,6 +100,7 @@ class CaseRestorer:
         self.unknown = unknown
         self.kinds = [kind for kind in CASE_KINDS if kind in kinds]
         self.passage_words = passage_words
+        self.entity_pass = bool(entity_pass)
         self.forms: CaseForms = {"words": {}, "after": {}, "before": {}}
 
     def initialize(self, get_examples: Optional[Callable[[], Iterable[Example]]] = None, *,
@@ -116,9 +122,9 @@ class CaseRestorer:
 
     @property
     def settings(self) -> Dict[str, Any]:
-        """The factory settings (min_share, unknown, kinds, passage_words), e.g. to re-add the component."""
+        """The factory settings (min_share, unknown, kinds, passage_words, entity_pass), e.g. to re-add the component."""
         return {"min_share": self.min_share, "unknown": self.unknown, "kinds": list(self.kinds),
-                "passage_words": self.passage_words}
+                "passage_words": self.passage_words, "entity_pass": self.entity_pass}
 
     def set_forms(self, forms: CaseForms) -> None:
         """Replace the case forms, after checking them.
@@ -126,7 +132,7 @@ class CaseRestorer:
         forms (CaseForms): The output of `forms.mine_case_forms`.
         """
         check_case_forms(forms)
-        self.forms = {part: dict(forms[part]) for part in ("words", "after", "before")}
+        self.forms = {part: dict(forms[part]) for part in (*FORM_PARTS, "entities") if part in forms}
 
     def _upstream(self) -> List[Callable]:
         upstream = []
@@ -136,6 +142,10 @@ class CaseRestorer:
             upstream.append(proc)
         raise ValueError(f"{self.name} is not in the pipeline {self.nlp.pipe_names}")
 
+    def _regions(self, doc: Doc) -> List[Tuple[int, int]]:
+        """The token ranges that the copy of a marked Doc truecases."""
+        return [(0, len(doc))] if doc._.case_free is not None else list(doc._.case_free_passages)
+
     def _copy(self, doc: Doc) -> Doc:
         words = truecase(doc, self.forms, unknown=self.unknown)
         if doc._.case_free is None:  # an ordinary Doc: only its passages in capitals change
@@ -144,6 +154,26 @@ class CaseRestorer:
                 keep[start:end] = words[start:end]
             words = keep
         return Doc(doc.vocab, words=words, spaces=[bool(t.whitespace_) for t in doc])
+
+    def _recopy(self, doc: Doc, copy: Doc) -> Optional[Doc]:
+        """A second copy whose words inside the first copy's entities (in the truecased regions)
+        are written as entities; None when no word changes."""
+        spans = [(max(e.start, start), min(e.end, end)) for e in copy.ents for start, end in self._regions(doc)
+                 if e.start < end and start < e.end]
+        words = recase_entities([t.text for t in copy], spans, self.forms)
+        if words == [t.text for t in copy]:
+            return None
+        return Doc(doc.vocab, words=words, spaces=[bool(t.whitespace_) for t in doc])
+
+    def _annotate(self, docs: List[Doc], copies: List[Doc]) -> List[Doc]:
+        """Run the components before the restorer on the copies of the Docs."""
+        for proc in self._upstream():
+            if ignores_case(proc) and all(doc._.trf_data is not None for doc in docs):
+                for doc, copy in zip(docs, copies):
+                    copy._.trf_data = doc._.trf_data  # same tokens, same word pieces, same output
+                continue
+            copies = list(proc.pipe(copies)) if hasattr(proc, "pipe") else [proc(c) for c in copies]
+        return copies
 
     def _mark(self, doc: Doc) -> bool:
         """Set `case_free` and `case_free_passages`; whether the Doc needs a truecased copy."""
@@ -161,13 +191,14 @@ class CaseRestorer:
         for batch in minibatch(stream, size=batch_size):
             restored = [doc for doc in batch if self._mark(doc)]
             if restored:
-                copies = [self._copy(doc) for doc in restored]
-                for proc in self._upstream():
-                    if ignores_case(proc) and all(doc._.trf_data is not None for doc in restored):
-                        for doc, copy in zip(restored, copies):
-                            copy._.trf_data = doc._.trf_data  # same tokens, same word pieces, same output
-                        continue
-                    copies = list(proc.pipe(copies)) if hasattr(proc, "pipe") else [proc(c) for c in copies]
+                copies = self._annotate(restored, [self._copy(doc) for doc in restored])
+                if self.entity_pass:
+                    again = [(i, second) for i, (doc, copy) in enumerate(zip(restored, copies))
+                             if (second := self._recopy(doc, copy)) is not None]
+                    if again:
+                        seconds = self._annotate([restored[i] for i, _ in again], [second for _, second in again])
+                        for (i, _), second in zip(again, seconds):
+                            copies[i] = second
                 for doc, copy in zip(restored, copies):
                     transfer_annotations(copy, doc)
             yield from batch
@@ -190,9 +221,10 @@ class CaseRestorer:
 
 
 @Language.factory("case_restorer", assigns=["doc.ents", "doc.spans"],
-                  default_config={"min_share": 0.99, "unknown": "auto", "kinds": list(CASE_KINDS), "passage_words": 0})
+                  default_config={"min_share": 0.99, "unknown": "auto", "kinds": list(CASE_KINDS), "passage_words": 0,
+                                  "entity_pass": False})
 def make_case_restorer(nlp: Language, name: str, min_share: float, unknown: str, kinds: List[str],
-                       passage_words: int) -> CaseRestorer:
+                       passage_words: int, entity_pass: bool = False) -> CaseRestorer:
     """Create the `case_restorer` component (add it last; set its forms with `initialize` or
     `set_forms`).
 
@@ -205,23 +237,28 @@ def make_case_restorer(nlp: Language, name: str, min_share: float, unknown: str,
         "title"); other Docs pass as they are.
     passage_words (int): 0: ordinary Docs pass as they are; N >= 2: their passages of at least N
         words in capitals are truecased too (`forms.upper_passages`).
+    entity_pass (bool): Annotate each copy a second time, with the words of its entities written
+        as the corpus writes entities (`forms.recase_entities`).
     RETURNS (CaseRestorer): The component.
     """
-    return CaseRestorer(nlp, name, min_share=min_share, unknown=unknown, kinds=kinds, passage_words=passage_words)
+    return CaseRestorer(nlp, name, min_share=min_share, unknown=unknown, kinds=kinds, passage_words=passage_words,
+                        entity_pass=entity_pass)
 
 
 def add_case_restorer(nlp: Language, *, forms: CaseForms, name: str = "case_restorer", min_share: float = 0.99,
-                      unknown: str = "auto", kinds: Sequence[str] = CASE_KINDS, passage_words: int = 0) -> CaseRestorer:
+                      unknown: str = "auto", kinds: Sequence[str] = CASE_KINDS, passage_words: int = 0,
+                      entity_pass: bool = False) -> CaseRestorer:
     """Add the restorer last to a trained pipeline (replacing one of the same name).
 
     nlp (Language): The pipeline; changed in place.
     forms (CaseForms): The case forms (`forms.mine_case_forms`).
-    name, min_share, unknown, kinds, passage_words: See the factory.
+    name, min_share, unknown, kinds, passage_words, entity_pass: See the factory.
     RETURNS (CaseRestorer): The added component.
     """
     if name in nlp.pipe_names:
         nlp.remove_pipe(name)
-    config = {"min_share": min_share, "unknown": unknown, "kinds": list(kinds), "passage_words": passage_words}
+    config = {"min_share": min_share, "unknown": unknown, "kinds": list(kinds), "passage_words": passage_words,
+              "entity_pass": entity_pass}
     restorer = nlp.add_pipe("case_restorer", name=name, last=True, config=config)
     restorer.set_forms(forms)
     return restorer

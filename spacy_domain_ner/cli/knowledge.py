@@ -70,6 +70,7 @@ def add_knowledge_cli(
     case_forms: Optional[Path] = typer.Option(None, "--case-forms", help="Case forms .json (mine-case-forms): also add case_restorer last (text written all upper, lower or title case is annotated through its truecased copy)"),
     restore_kinds: Optional[str] = typer.Option(None, "--restore-kinds", help="case_restorer: comma-separated kinds of text to restore (upper, lower, title; default all, or the input pipeline's)"),
     passage_words: Optional[int] = typer.Option(None, "--passage-words", help="case_restorer: also truecase passages of at least N words in capitals inside ordinary text (0: off, the default, or the input pipeline's)"),
+    entity_pass: Optional[str] = typer.Option(None, "--entity-pass", metavar="true|false", help="case_restorer: annotate each truecased copy again with its entities' words written as the corpus writes entities (default false, or the input pipeline's)"),
 ) -> None:
     """Add the legal_knowledge component after ner to a trained pipeline, without retraining."""
     import spacy
@@ -94,6 +95,7 @@ def add_knowledge_cli(
             nlp.add_pipe("entity_consistency", last=True)
         settings = {} if restore_kinds is None else {"kinds": _groups(restore_kinds)}
         settings.update({} if passage_words is None else {"passage_words": passage_words})
+        settings.update({} if entity_pass is None else {"entity_pass": true_or_false(entity_pass, "--entity-pass")})
         if case_forms is not None:
             if not case_forms.is_file():
                 raise ValueError(f"{case_forms}: no such file")
@@ -102,7 +104,7 @@ def add_knowledge_cli(
             old = nlp.get_pipe("case_restorer")
             add_case_restorer(nlp, forms=old.forms, **{**old.settings, **settings})
         elif settings:
-            raise ValueError("--restore-kinds and --passage-words need --case-forms (or a pipeline with case_restorer)")
+            raise ValueError("--restore-kinds, --passage-words and --entity-pass need --case-forms (or a pipeline with case_restorer)")
         replace_directory(output_dir, nlp.to_disk)
     except (KnowledgeError, ValueError, OSError) as err:
         fail(err)
