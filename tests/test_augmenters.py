@@ -86,3 +86,78 @@ def test_augmenter_v2_takes_shares_that_add_up_to_one_in_floats():
     augment = case_augmenter_v2(upper=0.34, lower=0.56, title=0.1)
     nlp = spacy.blank("en")
     assert next(iter(augment(nlp, example(nlp)))).reference.text != TEXT
+
+
+# --- .v3: truecased copies, as the case restorer writes a text without case signal -------------
+
+FORMS = {"words": {"acme": "Acme", "holdings": "holdings", "inc.": "Inc.", "sued": "sued", "the": "the",
+                   "sec": "SEC", "in": "in", "new": "new", "york": "York"},
+         "after": {}, "before": {"new york": ["New", 3]}, "entities": {"holdings": "Holdings"}}
+TRUECASED = "Acme holdings, Inc. sued the SEC in New York."
+
+
+def test_truecased_copy_writes_the_restorers_copy_with_the_same_entities():
+    from spacy_domain_ner.models.tokenizer import add_legal_rules_v2
+    from spacy_domain_ner.training.augmenters import truecased_copy
+
+    nlp = spacy.blank("en")
+    new = truecased_copy(nlp, example(nlp), forms=FORMS)
+    # "holdings" is mostly a common word: the copy writes the name as the restorer would
+    assert new.reference.text == TRUECASED == new.predicted.text
+    assert [(e.text, e.label_) for e in new.reference.ents] == [
+        ("Acme holdings, Inc.", "BUSINESS"), ("SEC", "GOVERNMENT"), ("New York", "LOCATION")]
+    # the input's own case is ignored (the v2 tokenizer keeps "INC." one token, as "Inc."); a token
+    # whose lower case has another length keeps its form
+    legal = add_legal_rules_v2(spacy.blank("en"))
+    upper = Example.from_dict(legal.make_doc(TEXT.upper()), {"entities": SPANS})
+    assert truecased_copy(legal, upper, forms=FORMS).reference.text == TRUECASED
+    odd = Example.from_dict(nlp.make_doc("İstanbul Acme sued"), {"entities": [(0, 13, "BUSINESS")]})
+    assert truecased_copy(nlp, odd, forms=FORMS).reference.text == "İstanbul Acme sued"
+
+
+def test_augmenter_v3_shares_forms_file_and_registration(tmp_path):
+    import srsly
+
+    from spacy_domain_ner.training.augmenters import case_augmenter_v3
+
+    assert registry.augmenters.get("spacy_domain_ner.case_augmenter.v3") is case_augmenter_v3
+    srsly.write_json(tmp_path / "forms.json", FORMS)
+    nlp = spacy.blank("en")
+    random.seed(0)
+    augment = case_augmenter_v3(forms=str(tmp_path / "forms.json"), upper=0.1, lower=0.2, title=0.1, truecased=0.3)
+    texts = [next(iter(augment(nlp, example(nlp)))).reference.text for _ in range(2000)]
+    title = "Acme Holdings, Inc. Sued The Sec In New York."
+    shares = [texts.count(t) / 2000 for t in (TEXT.upper(), TEXT.lower(), title, TRUECASED, TEXT)]
+    assert all(abs(got - want) < 0.04 for got, want in zip(shares, [0.1, 0.2, 0.1, 0.3, 0.3]))
+    assert abs(sum(shares) - 1) < 1e-9
+    # v1's shares and draws are reproduced when the v3 shares are v1's
+    random.seed(1)
+    v3 = [next(iter(case_augmenter_v3(forms=tmp_path / "forms.json", truecased=0.0)(nlp, example(nlp)))).reference.text
+          for _ in range(50)]
+    random.seed(1)
+    assert v3 == [next(iter(case_augmenter_v1(upper=0.1, lower=0.1)(nlp, example(nlp)))).reference.text for _ in range(50)]
+    with pytest.raises(ValueError, match="no such case forms file"):
+        case_augmenter_v3(forms=tmp_path / "missing.json")
+    srsly.write_json(tmp_path / "bad.json", {"words": {"acme": "Apex"}, "after": {}, "before": {}})
+    with pytest.raises(ValueError, match="lower-case to its word"):
+        case_augmenter_v3(forms=tmp_path / "bad.json")
+    with pytest.raises(ValueError, match="add up to at most 1"):
+        case_augmenter_v3(forms=tmp_path / "forms.json", upper=0.5, lower=0.5, truecased=0.1)
+
+
+def test_augmenter_v3_from_a_config(tmp_path):
+    import srsly
+    from thinc.api import Config
+
+    srsly.write_json(tmp_path / "forms.json", FORMS)
+    config = Config().from_str(f"""
+    [augmenter]
+    @augmenters = "spacy_domain_ner.case_augmenter.v3"
+    forms = "{tmp_path / 'forms.json'}"
+    upper = 0.0
+    lower = 0.0
+    truecased = 1.0
+    """)
+    augment = registry.resolve(config)["augmenter"]
+    nlp = spacy.blank("en")
+    assert next(iter(augment(nlp, example(nlp)))).reference.text == TRUECASED

@@ -137,6 +137,7 @@ def test_truecase_writes_known_forms_capitalizes_starts_and_handles_unknown_word
     assert truecase(nlp.make_doc("in 10 filed"), empty, unknown="title") == ["In", "10", "Filed"]
     # a form of another length (Unicode case mapping) is not used: the copy must keep its offsets
     assert truecase(nlp.make_doc("x ß"), {**empty, "words": {"ß": "SS"}}, unknown="keep") == ["X", "ß"]
+    assert truecase(nlp.make_doc("in İstanbul"), empty, unknown="title") == ["In", "İstanbul"]  # nor a guess of another length
     with pytest.raises(ValueError, match="unknown must be"):
         truecase(doc, forms, unknown="upper")
 

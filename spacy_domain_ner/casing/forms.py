@@ -276,7 +276,9 @@ def truecase(doc: Doc, forms: CaseForms, *, unknown: str = "auto") -> List[str]:
         form = votes.most_common(1)[0][0] if votes else forms["words"].get(word)
         if form is None or len(form) != len(text):
             form = _unknown_form(text, unknown)
-        words.append(_capitalize(form) if start else form)
+        if start:
+            form = _capitalize(form)
+        words.append(form if len(form) == len(text) else text)  # "İ".lower() has two characters
     return words
 
 

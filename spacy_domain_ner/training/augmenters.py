@@ -13,16 +13,27 @@ find them where case carries no signal:
 
 `spacy_domain_ner.case_augmenter.v2` adds title-case copies (every token capitalized, as in
 headings and the robustness suite's `title`), where capitals no longer mark the names.
+
+`spacy_domain_ner.case_augmenter.v3` adds truecased copies: the text lower-cased, then written
+as the `case_restorer` would write it (`casing.forms.truecase` with case forms mined from the
+training corpus, `mine-case-forms`). The restorer annotates a text without case signal through
+such a copy, whose names made of common words come out in lower case ("fidelity advisor Value
+Fund"); these copies teach the NER to read them.
 """
 import random
 from functools import partial
-from typing import Callable, Iterator
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Union
+
+import srsly
 
 from spacy.language import Language
+from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.training.augment import _doc_to_biluo_tags_with_partial
 from spacy.util import registry
 
+from ..casing.forms import CaseForms, check_case_forms, truecase
 from ..evaluation.robustness import CASE_FUNCTIONS
 
 
@@ -51,6 +62,25 @@ def recased_copy(nlp: Language, example: Example, *, kind: str) -> Example:
     for token in example.reference:
         new = case(token.text)
         words.append(new if len(new) == len(token.text) else token.text)
+    return _copy_with_words(nlp, example, words)
+
+
+def truecased_copy(nlp: Language, example: Example, *, forms: CaseForms) -> Example:
+    """A copy of an example written as the case restorer writes a text without case signal:
+    lower-cased, then truecased with `forms`; entities unchanged.
+
+    nlp (Language): The pipeline whose tokenizer reads the new text.
+    example (Example): The example.
+    forms (CaseForms): Case forms (`casing.forms.mine_case_forms`).
+    RETURNS (Example): The truecased example (each token keeps its length).
+    """
+    reference = example.reference
+    lowered = Doc(reference.vocab, words=[t.text.lower() if len(t.text.lower()) == len(t.text) else t.text
+                                          for t in reference], spaces=[bool(t.whitespace_) for t in reference])
+    return _copy_with_words(nlp, example, truecase(lowered, forms))
+
+
+def _copy_with_words(nlp: Language, example: Example, words: list) -> Example:
     text = "".join(w + t.whitespace_ for w, t in zip(words, example.reference))
     data = example.to_dict()
     data["doc_annotation"]["entities"] = _doc_to_biluo_tags_with_partial(example.reference)
@@ -59,14 +89,18 @@ def recased_copy(nlp: Language, example: Example, *, kind: str) -> Example:
 
 
 def case_augmenter(
-    nlp: Language, example: Example, *, upper: float, lower: float, title: float = 0.0
+    nlp: Language, example: Example, *, upper: float, lower: float, title: float = 0.0,
+    truecased: float = 0.0, forms: Optional[CaseForms] = None,
 ) -> Iterator[Example]:
-    """Yield the example, or with probability `upper` / `lower` / `title` its re-cased copy
-    (one random draw per example, so v1 runs, which have no title share, are reproduced)."""
+    """Yield the example, or with probability `upper` / `lower` / `title` / `truecased` its
+    re-cased copy (one random draw per example, so v1 and v2 runs are reproduced)."""
     draw, floor = random.random(), 0.0
-    for kind, share in (("upper", upper), ("lower", lower), ("title", title)):
+    for kind, share in (("upper", upper), ("lower", lower), ("title", title), ("truecased", truecased)):
         if floor <= draw < floor + share:
-            yield recased_copy(nlp, example, kind=kind)
+            if kind == "truecased":
+                yield truecased_copy(nlp, example, forms=forms or {"words": {}, "after": {}, "before": {}})
+            else:
+                yield recased_copy(nlp, example, kind=kind)
             return
         floor += share
     yield example
@@ -102,3 +136,26 @@ def case_augmenter_v2(
     """
     _check_shares(upper=upper, lower=lower, title=title)
     return partial(case_augmenter, upper=upper, lower=lower, title=title)
+
+
+@registry.augmenters("spacy_domain_ner.case_augmenter.v3")
+def case_augmenter_v3(
+    forms: Union[str, Path], upper: float = 0.1, lower: float = 0.1, title: float = 0.0, truecased: float = 0.1
+) -> Callable[[Language, Example], Iterator[Example]]:
+    """The augmenter for `[corpora.train.augmenter]`, with truecased copies.
+
+    forms (Union[str, Path]): The case forms JSON (`python -m spacy_domain_ner mine-case-forms`
+        on the training corpus), read once when the config is resolved.
+    upper (float): Share of examples replaced by their upper-cased copy.
+    lower (float): Share of examples replaced by their lower-cased copy.
+    title (float): Share of examples replaced by their title-cased copy.
+    truecased (float): Share of examples replaced by their truecased copy (`truecased_copy`).
+    RETURNS (Callable[[Language, Example], Iterator[Example]]): The augmenter.
+    """
+    _check_shares(upper=upper, lower=lower, title=title, truecased=truecased)
+    path = Path(forms)
+    if not path.is_file():
+        raise ValueError(f"case_augmenter.v3: {path}: no such case forms file (mine-case-forms writes it)")
+    case_forms = srsly.read_json(path)
+    check_case_forms(case_forms)
+    return partial(case_augmenter, upper=upper, lower=lower, title=title, truecased=truecased, forms=case_forms)
