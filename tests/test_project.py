@@ -126,9 +126,11 @@ def covered(path: str, deps: List[str], outputs: List[str]) -> bool:
     return any(inside(path, p) for p in deps + outputs) or any(inside(o, path) for o in outputs)
 
 
-@pytest.fixture(scope="module")
-def project() -> Dict:
-    return load_project_config(ROOT)
+@pytest.fixture(scope="module", params=["ner_trf", "ner_hybrid"])
+def project(request) -> Dict:
+    # the commands that train `configs/${vars.config}.cfg` read what the README's real-corpus
+    # command's config (ner_hybrid) uses, too
+    return load_project_config(ROOT, overrides={"vars.config": request.param})
 
 
 def outputs_of(command: Dict) -> List[str]:
