@@ -19,7 +19,7 @@ import argparse
 import collections
 import json
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, Iterable, List, Sequence
 
 import spacy
 import srsly
@@ -49,10 +49,9 @@ def truecasing_errors(gold: Sequence[Doc], forms: CaseForms) -> Dict[str, List[i
         "other/unknown" -> [errors, tokens].
     """
     counts: Dict[str, List[int]] = collections.defaultdict(lambda: [0, 0])
-    for doc in gold:
+    for doc, copy in zip(gold, copies(gold, forms, kind="lower", mode="truecase")):
         inside = _inside(doc)
-        words = truecase(_respelled(doc, [t.text.lower() for t in doc]), forms)
-        for token, word in zip(doc, words):
+        for token, word in zip(doc, (t.text for t in copy)):
             if token.text.lower() == token.text.upper():
                 continue
             key = f"{'entity' if token.i in inside else 'other'}/{'known' if token.lower_ in forms['words'] else 'unknown'}"
@@ -62,34 +61,37 @@ def truecasing_errors(gold: Sequence[Doc], forms: CaseForms) -> Dict[str, List[i
 
 
 def copies(gold: Sequence[Doc], forms: CaseForms, *, kind: str, mode: str) -> List[Doc]:
-    """The texts the NER reads in one mode (see the module docstring; "union" reads "truecase")."""
+    """The texts the NER reads in one mode of `MODES` other than "union" (see the module docstring)."""
     case = CASE_FUNCTIONS[kind]
     out = []
     for doc in gold:
         inside = _inside(doc)
         words = truecase(_respelled(doc, [case(t.text) for t in doc]), forms)
-        keep = {"truecase": set(), "union": set(), "gold_entities": inside, "clean": set(range(len(doc))),
+        keep = {"truecase": set(), "gold_entities": inside, "clean": set(range(len(doc))),
                 "gold_other": set(range(len(doc))) - inside}[mode]
         out.append(_respelled(doc, [t.text if t.i in keep else w for t, w in zip(doc, words)]))
     return out
 
 
+def union(copied: Sequence[Doc], as_written: Iterable[Doc]) -> List[Doc]:
+    """The copies' entities plus those of the re-cased text itself that overlap none (on new Docs)."""
+    merged = []
+    for doc, other in zip(copied, as_written):
+        doc = doc.copy()
+        taken = _inside(doc)
+        extra = [Span(doc, e.start, e.end, e.label_) for e in other.ents if not taken.intersection(range(e.start, e.end))]
+        doc.ents = sorted(list(doc.ents) + extra, key=lambda span: span.start)
+        merged.append(doc)
+    return merged
+
+
 def score(nlp: Language, gold: Sequence[Doc], forms: CaseForms, *, kind: str = "lower") -> Dict[str, float]:
     """Entity F1 (in %) of each mode of `MODES` on the gold Docs."""
-    results = {}
-    raw = None
-    for mode in MODES:
-        predicted = list(nlp.pipe(copies(gold, forms, kind=kind, mode=mode)))
-        if mode == "union":
-            raw = raw or list(nlp.pipe([_respelled(d, [CASE_FUNCTIONS[kind](t.text) for t in d]) for d in gold]))
-            for doc, as_written in zip(predicted, raw):
-                taken = _inside(doc)
-                extra = [Span(doc, e.start, e.end, e.label_) for e in as_written.ents
-                         if not taken.intersection(range(e.start, e.end))]
-                doc.ents = sorted(list(doc.ents) + extra, key=lambda span: span.start)
-        scores = Scorer.score_spans([Example(p, g) for p, g in zip(predicted, gold)], "ents")
-        results[mode] = round(100 * scores["ents_f"], 2)
-    return results
+    predicted = {mode: list(nlp.pipe(copies(gold, forms, kind=kind, mode=mode))) for mode in MODES if mode != "union"}
+    recased = [_respelled(d, [CASE_FUNCTIONS[kind](t.text) for t in d]) for d in gold]
+    predicted["union"] = union(predicted["truecase"], nlp.pipe(recased))
+    return {mode: round(100 * Scorer.score_spans([Example(p, g) for p, g in zip(predicted[mode], gold)], "ents")["ents_f"], 2)
+            for mode in MODES}
 
 
 def main() -> None:

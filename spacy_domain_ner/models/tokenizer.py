@@ -22,6 +22,7 @@ the abbreviation has one is tokenized as before. Not covered: "form 10-k." in lo
 import re
 from typing import Callable, List
 
+from spacy.attrs import ORTH
 from spacy.language import Language
 from spacy.util import compile_suffix_regex, registry
 
@@ -69,15 +70,15 @@ def add_case_variant_exceptions(nlp: Language) -> int:
     nlp (Language): The pipeline; its tokenizer is changed in place.
     RETURNS (int): The number of special cases added (0 when run again).
     """
-    rules = dict(nlp.tokenizer.rules or {})
+    rules = nlp.tokenizer.rules  # the tokenizer's own dict: it sees the variants as they are added
     added = 0
-    for text, tokens in rules.items():
+    for text, tokens in list(rules.items()):
         if len(tokens) != 1 or not text.endswith(".") or not any(c.isalpha() for c in text):
             continue
         for variant in case_variants(text):
-            if variant not in rules and variant not in nlp.tokenizer.rules:
-                attrs = {key: value for key, value in tokens[0].items() if key not in ("ORTH", 65)}
-                nlp.tokenizer.add_special_case(variant, [{"ORTH": variant, **attrs}])
+            if variant not in rules:
+                attrs = {key: value for key, value in tokens[0].items() if key != ORTH}
+                nlp.tokenizer.add_special_case(variant, [{ORTH: variant, **attrs}])
                 added += 1
     return added
 

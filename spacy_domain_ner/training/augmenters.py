@@ -75,6 +75,7 @@ def truecased_copy(nlp: Language, example: Example, *, forms: CaseForms) -> Exam
     RETURNS (Example): The truecased example (each token keeps its length).
     """
     reference = example.reference
+    # a new Doc, without the corpus's sentence boundaries: the restorer's copy has none either
     lowered = Doc(reference.vocab, words=[t.text.lower() if len(t.text.lower()) == len(t.text) else t.text
                                           for t in reference], spaces=[bool(t.whitespace_) for t in reference])
     return _copy_with_words(nlp, example, truecase(lowered, forms))
