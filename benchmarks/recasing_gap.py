@@ -28,8 +28,7 @@ from spacy.scorer import Scorer
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 
-from spacy_domain_ner.casing.forms import CaseForms, truecase
-from spacy_domain_ner.evaluation.robustness import CASE_FUNCTIONS
+from spacy_domain_ner.casing.forms import CASE_FUNCTIONS, CaseForms, truecase
 
 MODES = ("truecase", "gold_entities", "gold_other", "union", "clean")
 

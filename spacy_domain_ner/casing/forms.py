@@ -13,11 +13,15 @@ copy as the corpus writes its entities' words: a name made of common words ("Fid
 Value Fund") is truecased to lower case, since "advisor" is mostly written so outside names.
 """
 import collections
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc
 
-CASE_KINDS = ("upper", "lower", "title")
+# how each kind of re-cased text writes a word (the robustness suite's perturbations, the
+# augmenters' training copies and the restorer's kinds are the same three)
+CASE_FUNCTIONS: Dict[str, Callable[[str], str]] = {
+    "upper": str.upper, "lower": str.lower, "title": lambda w: w[:1].upper() + w[1:].lower()}
+CASE_KINDS = tuple(CASE_FUNCTIONS)
 UNKNOWN_POLICIES = ("auto", "title", "lower", "keep")
 ACRONYM_LETTERS = 4  # "auto": an unknown word of at most this many letters is written in capitals
 SENTENCE_END = frozenset({".", "!", "?"})

@@ -31,13 +31,12 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from tqdm import tqdm
 
-from ..casing.forms import sentence_starts
+from ..casing.forms import CASE_FUNCTIONS, sentence_starts
 from ..corpus.formats.spacing import natural_spaces
 from ..corpus.labels import LabelMap
 from .evaluate import evaluate_pipeline
 
 PERTURBATIONS = ("upper", "lower", "title", "upper_passages", "typos", "swap", "whitespace", "punctuation", "natural", "spaced")
-CASE_FUNCTIONS = {"upper": str.upper, "lower": str.lower, "title": lambda w: w[:1].upper() + w[1:].lower()}
 WHITESPACE_NOISE = (" ", "  ", "\t", "\n")
 PUNCTUATION_NOISE = (",", ";", ":", "-", "--", "...", "*", "/", "|", "~", "•", "(", ")")
 # label -> sorted unique entities, each (words, spaces between them)

@@ -33,8 +33,7 @@ from spacy.training import Example
 from spacy.training.augment import _doc_to_biluo_tags_with_partial
 from spacy.util import registry
 
-from ..casing.forms import CaseForms, check_case_forms, truecase
-from ..evaluation.robustness import CASE_FUNCTIONS
+from ..casing.forms import CASE_FUNCTIONS, CaseForms, check_case_forms, truecase
 
 
 def recased_example(nlp: Language, example: Example, *, upper: bool) -> Example:
