@@ -115,6 +115,16 @@ def test_truecased_copy_writes_the_restorers_copy_with_the_same_entities():
     assert truecased_copy(nlp, odd, forms=FORMS).reference.text == "İstanbul Acme sued"
 
 
+def test_case_augmenter_needs_forms_for_a_truecased_share():
+    from spacy_domain_ner.training.augmenters import case_augmenter
+
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match="case forms"):
+        list(case_augmenter(nlp, example(nlp), upper=0.0, lower=0.0, truecased=1.0))
+    # without a truecased share the forms are not needed
+    assert [e.reference.text for e in case_augmenter(nlp, example(nlp), upper=0.0, lower=1.0)] == [TEXT.lower()]
+
+
 def test_augmenter_v3_shares_forms_file_and_registration(tmp_path):
     import srsly
 

@@ -93,12 +93,15 @@ def case_augmenter(
     truecased: float = 0.0, forms: Optional[CaseForms] = None,
 ) -> Iterator[Example]:
     """Yield the example, or with probability `upper` / `lower` / `title` / `truecased` its
-    re-cased copy (one random draw per example, so v1 and v2 runs are reproduced)."""
+    re-cased copy (one random draw per example, so v1 and v2 runs are reproduced). A truecased
+    share needs `forms`: without them every copy would be lower case, a second `lower` share."""
+    if truecased and forms is None:
+        raise ValueError("case_augmenter: a truecased share needs the case forms (mine-case-forms)")
     draw, floor = random.random(), 0.0
     for kind, share in (("upper", upper), ("lower", lower), ("title", title), ("truecased", truecased)):
         if floor <= draw < floor + share:
             if kind == "truecased":
-                yield truecased_copy(nlp, example, forms=forms or {"words": {}, "after": {}, "before": {}})
+                yield truecased_copy(nlp, example, forms=forms)
             else:
                 yield recased_copy(nlp, example, kind=kind)
             return
