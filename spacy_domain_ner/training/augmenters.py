@@ -94,7 +94,8 @@ def case_augmenter(
 ) -> Iterator[Example]:
     """Yield the example, or with probability `upper` / `lower` / `title` / `truecased` its
     re-cased copy (one random draw per example, so v1 and v2 runs are reproduced). A truecased
-    share needs `forms`: without them every copy would be lower case, a second `lower` share."""
+    share needs `forms`: without them every word would be unknown to them and written by the
+    unknown-word rule (short words in capitals, the rest capitalized), not as the restorer writes it."""
     if truecased and forms is None:
         raise ValueError("case_augmenter: a truecased share needs the case forms (mine-case-forms)")
     draw, floor = random.random(), 0.0
