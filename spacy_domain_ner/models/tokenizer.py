@@ -26,6 +26,8 @@ from spacy.attrs import ORTH
 from spacy.language import Language
 from spacy.util import compile_suffix_regex, registry
 
+from ..casing.forms import CASE_FUNCTIONS
+
 LEGAL_SUFFIXES: List[str] = [r"(?<=[A-Za-z0-9]-[A-Z0-9])\."]
 DOTTED_ABBREVIATION = re.compile(r"(?:[A-Za-z]\.){2,}$")  # u.s., h.r., l.p., U.S.C.
 
@@ -57,7 +59,7 @@ def case_variants(text: str) -> List[str]:
     RETURNS (List[str]): The spellings other than `text`, in that order, without repeats.
     """
     variants: List[str] = []
-    for variant in (text.lower(), text.upper(), text[:1].upper() + text[1:].lower()):
+    for variant in (CASE_FUNCTIONS[kind](text) for kind in ("lower", "upper", "title")):
         if variant != text and variant not in variants and len(variant) == len(text):
             variants.append(variant)
     return variants
