@@ -390,3 +390,37 @@ def test_streamed_configs_know_a_label_first_seen_after_100_examples(bert_dir, c
     config = load_config(CONFIGS / config_name, overrides=overrides)
     assert config["training"]["max_epochs"] == -1
     assert "COURT" in init_nlp(config).get_pipe("ner").labels
+
+
+# The head-only control (benchmarks/headonly_config.py): the encoder sourced, frozen, forward only
+
+
+def test_headonly_config_trains_the_head_and_leaves_the_encoder(bert_dir, corpora, tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("headonly_config", CONFIGS.parent / "benchmarks" / "headonly_config.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    recipe = load_config(CONFIGS / "ner_hybrid.cfg", interpolate=False)
+    with pytest.raises(ValueError, match="no 'transformer' component"):
+        module.save_encoder(load_config(CONFIGS / "ner_cnn.cfg", interpolate=False), str(bert_dir), tmp_path / "none")
+    module.save_encoder(recipe, str(bert_dir), tmp_path / "encoder")
+    encoder = spacy.load(tmp_path / "encoder")
+    assert encoder.pipe_names == ["transformer"]
+    config = module.headonly_config(recipe, tmp_path / "encoder")
+    assert recipe["training"]["frozen_components"] == [] and "factory" in recipe["components"]["transformer"]
+    config.to_disk(tmp_path / "headonly.cfg")
+    config = load_config(tmp_path / "headonly.cfg", overrides=_overrides(bert_dir, corpora))
+    assert config["training"]["frozen_components"] == config["training"]["annotating_components"] == ["transformer"]
+    nlp = init_nlp(config)
+    before = nlp.get_pipe("transformer").model.layers[0].shims[0]._model.state_dict()
+    before = {k: v.clone() for k, v in before.items()}
+    ner_before = [p.copy() for n in nlp.get_pipe("ner").model.walk() for p in [n.get_param(k) for k in n.param_names if n.has_param(k)]]
+    (tmp_path / "out").mkdir()
+    train(nlp, tmp_path / "out", stdout=io.StringIO(), stderr=io.StringIO())
+    saved = spacy.load(tmp_path / "out" / "model-last")
+    after = saved.get_pipe("transformer").model.layers[0].shims[0]._model.state_dict()
+    assert before.keys() == after.keys() and all(bool((before[k] == after[k]).all()) for k in before)
+    ner_after = [p for n in nlp.get_pipe("ner").model.walk() for p in [n.get_param(k) for k in n.param_names if n.has_param(k)]]
+    assert any(not numpy.array_equal(a, b) for a, b in zip(ner_before, ner_after))  # the head learned
+    assert saved.get_pipe("ner").labels == LEGAL_LABELS
