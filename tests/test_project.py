@@ -109,6 +109,9 @@ def script_needs(line: str) -> Set[str]:
     tokens = shlex.split(line)
     overridden = {t[2:] for t in tokens if t.startswith("--paths.")}
     needs = {t for t in tokens[3:] if is_file_argument(t)}  # after `python -m MODULE`
+    if tokens[:4] == ["python", "-m", "spacy_domain_ner", "chain"]:
+        # each argument is one command line of the package, run in this process
+        return set().union(*(script_needs(f"python -m spacy_domain_ner {sub}") for sub in tokens[4:]))
     if tokens[:3] == ["python", "-m", "spacy_domain_ner"]:
         commands = cli_modules()
         assert tokens[3] in commands, f"{tokens[3]}: no such spacy_domain_ner command"
@@ -161,6 +164,11 @@ def test_the_checks_see_lazy_imports_and_config_modules():
     # and offline through the architecture, and the loggers through its [training.logger] entry.
     assert {"spacy_domain_ner/evaluation/robustness.py", "spacy_domain_ner/models/quantize.py", "spacy_domain_ner/corpus/labels.py"} <= script_needs(
         "python -m spacy_domain_ner evaluate training/legal/model-best corpus/legal/dev.spacy --output metrics/legal.json")
+    # a chain needs what each of its command lines needs
+    chained = script_needs("python -m spacy_domain_ner chain 'mine-case-forms corpus/legal/train.spacy -o corpus/kb/case_forms.json' "
+                           "'evaluate training/fusion/model-best corpus/news/test.spacy -o metrics/fusion_on_news.json'")
+    assert {"corpus/legal/train.spacy", "corpus/kb/case_forms.json", "spacy_domain_ner/casing/forms.py", "training/fusion/model-best",
+            "corpus/news/test.spacy", "metrics/fusion_on_news.json", "spacy_domain_ner/evaluation/robustness.py"} <= chained
     trf = script_needs("python -m spacy train configs/ner_trf.cfg --paths.train corpus/legal/train.spacy")
     assert {"configs/ner_trf.cfg", "corpus/legal/train.spacy", "spacy_domain_ner/models/bucketing.py", "spacy_domain_ner/models/offline.py",
             "spacy_domain_ner/training/loggers.py", "spacy_domain_ner/models/architectures.py"} <= trf
