@@ -1,3 +1,6 @@
+import importlib.util
+from pathlib import Path
+
 import pytest
 
 # Original legal sentences with their entities (character offsets), shared by the tests of the heads
@@ -8,6 +11,18 @@ LEGAL_TEXTS = [
     ("John Smith appealed to the Supreme Court under the Clean Air Act.",
      [(0, 10, "PERSON"), (27, 40, "COURT"), (51, 64, "LEGISLATION/ACT")]),
 ]
+
+
+def load_benchmark(name):
+    """Import the script benchmarks/NAME.py (benchmarks/ is not a package) as a module.
+
+    name (str): The script's file name without .py, e.g. "speed".
+    RETURNS (module): A fresh module object (not entered in sys.modules).
+    """
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parent.parent / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")

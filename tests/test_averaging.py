@@ -1,6 +1,5 @@
 """Tests of spacy_domain_ner.models.averaging, TransformerModel.v5's averaged encoder and
 benchmarks/averaged_pairs.py."""
-import importlib.util
 from pathlib import Path
 
 import numpy
@@ -14,7 +13,7 @@ from thinc.api import Adam
 
 from conftest import TRF_ENTS as ENTS
 from conftest import TRF_TEXT as TEXT
-from conftest import trf_pipeline
+from conftest import load_benchmark, trf_pipeline
 from spacy_domain_ner.models.architectures import transformer_model_v5
 from spacy_domain_ner.models.averaging import use_averaged_params
 
@@ -97,10 +96,7 @@ def test_use_averaged_params_restores_on_error_and_ignores_other_keys(tiny_bert)
 
 
 def load_averaged_pairs():
-    spec = importlib.util.spec_from_file_location("averaged_pairs", ROOT / "benchmarks" / "averaged_pairs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("averaged_pairs")
 
 
 def test_averaged_pairs_scores_both_readouts_of_one_run(tiny_bert, tmp_path, monkeypatch):

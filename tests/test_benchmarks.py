@@ -1,5 +1,4 @@
 """benchmarks/speed.py: text helpers, settings, tables and a --quick smoke run on tiny pipelines."""
-import importlib.util
 import io
 import json
 import subprocess
@@ -10,7 +9,7 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from conftest import save_tiny_bert
+from conftest import load_benchmark, save_tiny_bert
 
 ROOT = Path(__file__).parent.parent
 SPEED = ROOT / "benchmarks" / "speed.py"
@@ -24,10 +23,7 @@ SENTENCES = [
 
 
 def load_speed():
-    spec = importlib.util.spec_from_file_location("speed", SPEED)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("speed")
 
 
 speed = load_speed()
@@ -257,9 +253,7 @@ def test_inference_with_two_processes_ends_after_the_budget(tmp_path):
 
 
 def test_gpu_logger_writes_each_evaluation_and_stops_before_the_time_bound(tmp_path, monkeypatch):
-    spec = importlib.util.spec_from_file_location("gpu_logger", Path(__file__).parent.parent / "benchmarks" / "gpu_logger.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("gpu_logger")
     clock = iter([0.0, 10.0, 25.0])  # setup, first evaluation, second: the next would end at 40 > 30
     monkeypatch.setattr(module.time, "perf_counter", lambda: next(clock))
     nlp = spacy.blank("en")

@@ -16,7 +16,7 @@ from spacy.util import fix_random_seed, load_config, load_model_from_config, reg
 from thinc.api import SGD, Adam
 
 import spacy_domain_ner.training.heads as heads
-from conftest import LEGAL_TEXTS, save_tiny_bert
+from conftest import LEGAL_TEXTS, load_benchmark, save_tiny_bert
 from spacy_domain_ner.training.heads import (
     GeneralEntityRecognizer,
     check_last_listener,
@@ -396,11 +396,7 @@ def test_streamed_configs_know_a_label_first_seen_after_100_examples(bert_dir, c
 
 
 def test_headonly_config_trains_the_head_and_leaves_the_encoder(bert_dir, corpora, tmp_path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("headonly_config", CONFIGS.parent / "benchmarks" / "headonly_config.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("headonly_config")
     recipe = load_config(CONFIGS / "ner_hybrid.cfg", interpolate=False)
     with pytest.raises(ValueError, match="no 'transformer' component"):
         module.save_encoder(load_config(CONFIGS / "ner_cnn.cfg", interpolate=False), str(bert_dir), tmp_path / "none")

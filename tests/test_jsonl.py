@@ -1,5 +1,4 @@
 """The package's one JSONL reader, and every module that reads JSONL through it."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -7,6 +6,7 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
+from conftest import load_benchmark
 from spacy_domain_ner.corpus.convert import convert
 from spacy_domain_ner.corpus.formats.base import ConversionError
 from spacy_domain_ner.corpus.formats.spans import read_jsonl as read_span_records
@@ -16,7 +16,6 @@ from spacy_domain_ner.pretraining.mlm_data import read_raw_docs
 from spacy_domain_ner.annotation.records import read_items
 from spacy_domain_ner.evaluation.report import load_sentences
 
-ROOT = Path(__file__).parent.parent
 # What json.dumps(ensure_ascii=False) writes raw inside a string, and str.splitlines() splits on.
 ODD = "page\u2028break\u2029para\x85next\x0cfeed\x1cfile"
 TEXT = f"Acme Corp {ODD} Delaware"
@@ -81,8 +80,6 @@ def test_annotate_reads_raw_line_separators(tmp_path):
 
 
 def test_speed_benchmark_reads_raw_line_separators(tmp_path):
-    spec = importlib.util.spec_from_file_location("speed_for_jsonl", ROOT / "benchmarks" / "speed.py")
-    speed = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(speed)
+    speed = load_benchmark("speed")
     path = write_odd_jsonl(tmp_path / "texts.jsonl", [{"text": TEXT}, {"text": "second"}])
     assert speed.read_texts(path) == [TEXT, "second"]

@@ -5,6 +5,7 @@ import pytest
 import spacy
 from spacy.tokens import Span
 
+from conftest import load_benchmark
 from spacy_domain_ner.knowledge.kb import KnowledgeError, parse_entry, read_kb
 
 ASSET_KB = Path(__file__).parent.parent / "assets" / "knowledge" / "legal_kb.jsonl"
@@ -152,14 +153,11 @@ def test_shipped_kb_links_agencies_statutes_and_courts():
 
 
 def test_linking_eval_scores_a_tiny_sample(tmp_path):
-    import importlib.util
     import json
 
     from spacy.tokens import DocBin
 
-    spec = importlib.util.spec_from_file_location("linking_eval", Path(__file__).parent.parent / "benchmarks" / "linking_eval.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("linking_eval")
     nlp = spacy.blank("en")
     doc = nlp.make_doc("The SEC and the Commission under the Exchange Act and FHLB .")
     doc.ents = [Span(doc, 1, 2, label="GOVERNMENT"), Span(doc, 4, 5, label="GOVERNMENT"), Span(doc, 7, 9, label="LEGISLATION/ACT"),

@@ -1,5 +1,4 @@
 """benchmarks/recasing_gap.py: the causes of the F1 that text without case signal loses."""
-import importlib.util
 import json
 import subprocess
 import sys
@@ -9,12 +8,11 @@ import spacy
 import srsly
 from spacy.tokens import DocBin, Span
 
+from conftest import load_benchmark
 from spacy_domain_ner.casing.forms import mine_case_forms
 
 SCRIPT = Path(__file__).parent.parent / "benchmarks" / "recasing_gap.py"
-spec = importlib.util.spec_from_file_location("recasing_gap", SCRIPT)
-gap = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(gap)
+gap = load_benchmark("recasing_gap")
 
 PATTERNS = [{"label": "BUSINESS", "pattern": "Acme Advisor Fund"}, {"label": "GOVERNMENT", "pattern": "SEC"},
             {"label": "GOVERNMENT", "pattern": [{"LOWER": "sec"}]}]
