@@ -51,6 +51,23 @@ def test_run_command_returns_the_exit_status(setup):
     assert run_command(root, ["evaluate", str(setup / "all"), str(setup / "gold.spacy"), "--no-such-option"]) == 2
 
 
+class FakeRoot:
+    """A CLI whose main exits as told: SystemExit(code), or returns (no exit at all)."""
+
+    def __init__(self, exit_with):
+        self.exit_with = exit_with
+
+    def main(self, *, args, prog_name, standalone_mode):
+        assert standalone_mode  # errors shown and mapped to a status as on the command line
+        if self.exit_with != "return":
+            raise SystemExit(self.exit_with)
+
+
+def test_run_command_maps_every_kind_of_exit_to_a_status():
+    # None and 0 are success; a message (sys.exit("...")) is status 1, as Python's own exit gives it
+    assert [run_command(FakeRoot(code), ["x"]) for code in (None, 0, 3, "failed", "return")] == [0, 0, 3, 1, 0]
+
+
 def test_chain_gives_what_separate_runs_give(setup):
     runner = CliRunner()
     gold = str(setup / "gold.spacy")

@@ -65,7 +65,7 @@ def chain_cli(
     """Run commands of this package one after another in one process; stop at the first that fails and exit with its status."""
     root = typer.main.get_command(app)
     try:
-        argvs = parse_chain(commands, known=[name for name in root.commands])
+        argvs = parse_chain(commands, known=list(root.commands))
     except ValueError as err:
         fail(err)
     for i, argv in enumerate(argvs, 1):
