@@ -95,14 +95,10 @@ def test_use_averaged_params_restores_on_error_and_ignores_other_keys(tiny_bert)
         assert all(torch.equal(w, last[n]) for n, w in weights(shim).items())
 
 
-def load_averaged_pairs():
-    return load_benchmark("averaged_pairs")
-
-
 def test_averaged_pairs_scores_both_readouts_of_one_run(tiny_bert, tmp_path, monkeypatch):
     import spacy.training.loop as loop
 
-    pairs = load_averaged_pairs()
+    pairs = load_benchmark("averaged_pairs")
     nlp = spacy.blank("en")
     DocBin(docs=[Example.from_dict(nlp.make_doc(TEXT), {"entities": ENTS}).reference] * 4).to_disk(tmp_path / "c.spacy")
     monkeypatch.setattr(loop, "train_while_improving", loop.train_while_improving)  # main() patches it

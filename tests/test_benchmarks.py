@@ -22,11 +22,7 @@ SENTENCES = [
 ]
 
 
-def load_speed():
-    return load_benchmark("speed")
-
-
-speed = load_speed()
+speed = load_benchmark("speed")
 import speed_measure as measure  # noqa: E402  (next to speed.py, which puts benchmarks/ on sys.path)
 MACHINE = {"cpus": 2, "python": "3", "spacy": "3", "torch": "2", "torch_threads": 2}
 

@@ -6,16 +6,11 @@ import typer
 from spacy.tokens import Doc, DocBin
 from typer.testing import CliRunner
 
+from conftest import save_ruler_pipeline
 from spacy_domain_ner.cli import app
 from spacy_domain_ner.cli.chain import parse_chain, run_command
 
 KNOWN = ["evaluate", "mine-kb"]
-
-
-def make_model(path, patterns):
-    nlp = spacy.blank("en")
-    nlp.add_pipe("entity_ruler").add_patterns([{"label": label, "pattern": text} for text, label in patterns])
-    nlp.to_disk(path)
 
 
 @pytest.fixture()
@@ -24,8 +19,9 @@ def setup(tmp_path):
     docs = [Doc(vocab, words=["Acme", "Inc.", "sued", "SunGard", "."], ents=["B-BUSINESS", "I-BUSINESS", "O", "B-BUSINESS", "O"]),
             Doc(vocab, words=["The", "SEC", "filed", "."], ents=["O", "B-GOVERNMENT", "O", "O"])]
     DocBin(docs=docs).to_disk(tmp_path / "gold.spacy")
-    make_model(tmp_path / "all", [("Acme Inc.", "BUSINESS"), ("SunGard", "BUSINESS"), ("SEC", "GOVERNMENT")])
-    make_model(tmp_path / "half", [("SunGard", "BUSINESS"), ("SEC", "BUSINESS")])
+    save_ruler_pipeline(tmp_path / "all", [{"label": "BUSINESS", "pattern": "Acme Inc."}, {"label": "BUSINESS", "pattern": "SunGard"},
+                                           {"label": "GOVERNMENT", "pattern": "SEC"}])
+    save_ruler_pipeline(tmp_path / "half", [{"label": "BUSINESS", "pattern": "SunGard"}, {"label": "BUSINESS", "pattern": "SEC"}])
     return tmp_path
 
 
