@@ -11,7 +11,7 @@ from spacy_domain_ner.training.augmenters import case_augmenter_v1
 from spacy_domain_ner.training.sentence_corpus import sentence_corpus_v1, sentence_cuts, split_sentences
 
 READER = "spacy_domain_ner.SentenceCorpus.v1"
-# (words, sentence starts, entities as (start, end, label))
+# one Doc of five sentences (their words) and its entities as (start token, end token, label)
 SENTS = [
     ["Acme", "Inc.", "sued", "the", "SEC", "."],
     ["John", "Smith", "appealed", "."],

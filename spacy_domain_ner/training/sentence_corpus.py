@@ -81,10 +81,10 @@ def split_sentences(doc: Doc, *, n_sents: int) -> List[Doc]:
                 spans=[Span(piece, s.start - start, s.end - start, label=s.label, kb_id=s.kb_id)
                        for s in group if start <= s.start and s.end <= end],
             )
-    kept = sum(len(_all_spans(piece)) for piece in pieces)
-    if kept != len(_all_spans(doc)):
+    total, kept = len(_all_spans(doc)), sum(len(_all_spans(piece)) for piece in pieces)
+    if kept != total:
         # Unreachable while the cuts avoid every span; the check keeps a loss from passing silently.
-        raise ValueError(f"SentenceCorpus: {len(_all_spans(doc)) - kept} spans lost in cutting a Doc")
+        raise ValueError(f"SentenceCorpus: {total - kept} of {total} spans lost in cutting a Doc")
     return pieces
 
 
