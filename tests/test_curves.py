@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import spacy_domain_ner.training.loggers  # noqa: F401  (registers the logger)
 from spacy_domain_ner.cli import app
 from spacy_domain_ner.evaluation.curves import (
-    CURVES_PNG, CurvePoint, curve_summary, find_training_logs, learning_curves_png, load_curves, load_training_log,
+    CURVES_PNG, CurvePoint, curve_summary, find_training_logs, learning_curves_png, line_style, load_curves, load_training_log,
 )
 from spacy_domain_ner.evaluation.report import build_report
 
@@ -131,3 +131,9 @@ def test_logger_writes_time_and_replaces_an_old_log(tmp_path):
         "epoch": 0, "step": 200, "losses": {"tok2vec": 1.0, "ner": 2.5},
         "scores": {"ents_f": 40.0, "ents_p": 50.0, "ents_r": 30.0}, "score": 0.4, "seconds": 75, "words": 4000}]
     assert load_curves({"legal": log_file}) == {"legal": [CurvePoint(200, 0.4, 75.0)]}
+
+
+def test_line_styles_stay_apart_past_ten_variants():
+    styles = [tuple(sorted(line_style(i).items())) for i in range(30)]
+    assert len(set(styles)) == 30
+    assert line_style(0) == {"color": "C0", "linestyle": "-"} and line_style(10) == {"color": "C0", "linestyle": "--"}

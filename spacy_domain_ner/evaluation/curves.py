@@ -81,6 +81,15 @@ def load_curves(logs: Mapping[str, Union[str, Path]]) -> Dict[str, List[CurvePoi
     return {variant: load_training_log(path) for variant, path in logs.items()}
 
 
+def line_style(index: int) -> Dict[str, str]:
+    """The colour and dash of the index-th line: matplotlib's 10 colours, then dashed, then dotted.
+
+    index (int): The line's position (0-based).
+    RETURNS (Dict[str, str]): `color` and `linestyle` keyword arguments of `plot`; the first 30 differ.
+    """
+    return {"color": f"C{index % 10}", "linestyle": ("-", "--", ":")[index // 10 % 3]}
+
+
 def learning_curves_png(curves: Mapping[str, Sequence[CurvePoint]]) -> bytes:
     """Two panels side by side, dev F1 (%) against step and against training minutes, one line per variant.
 
@@ -91,14 +100,16 @@ def learning_curves_png(curves: Mapping[str, Sequence[CurvePoint]]) -> bytes:
 
     fig = new_figure(11.0, 4.0)
     by_step, by_time = fig.subplots(1, 2, sharey=True)
-    for variant, points in curves.items():
+    for index, (variant, points) in enumerate(curves.items()):
+        # past 10 variants the colours repeat: the dash tells them apart
+        style = line_style(index)
         scored = [p for p in points if p.f is not None]
-        line = by_step.plot([p.step for p in scored], [100 * p.f for p in scored], marker="o", markersize=3,
-                            label=variant)[0]
+        by_step.plot([p.step for p in scored], [100 * p.f for p in scored], marker="o", markersize=3,
+                     label=variant, **style)
         timed = [p for p in scored if p.seconds is not None]
         if timed:
             by_time.plot([p.seconds / 60 for p in timed], [100 * p.f for p in timed], marker="o", markersize=3,
-                         color=line.get_color(), label=variant)
+                         label=variant, **style)
     by_step.set(title="Dev F1 by training step", xlabel="step", ylabel="dev entity F1 (%)", ylim=(0, 100))
     by_time.set(title="Dev F1 by training time", xlabel="training minutes (evaluations included)")
     by_step.grid(alpha=0.3)
