@@ -103,6 +103,9 @@ def test_v2_holds_the_encoder_back_then_warms_it_up():
 def test_v2_rejects_bad_steps(name, value):
     with pytest.raises(ValueError, match=f"{name} must be an integer >= 0"):
         adam_v2(0.01, **{name: value})
+
+
+def test_v2_rejects_non_positive_scale():
     with pytest.raises(ValueError, match="head_lr_scale must be > 0"):
         adam_v2(0.01, head_lr_scale=0.0)
 
@@ -123,8 +126,7 @@ def test_v2_in_a_real_pipeline_freezes_the_transformer_for_the_delay(tmp_path, o
 
     def snapshot():
         encoder = {name: p.detach().clone() for name, p in module.named_parameters()}
-        head = [ner_model.get_param(n).copy() for n in ner_model.param_names] + [
-            node.get_param(n).copy() for node in ner_model.walk() for n in node.param_names]
+        head = [node.get_param(n).copy() for node in ner_model.walk() for n in node.param_names]  # walk() includes ner_model
         return encoder, head
 
     encoder0, head0 = snapshot()
