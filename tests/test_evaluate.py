@@ -349,8 +349,10 @@ def test_cli_end_to_end(tmp_path):
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     data = json.loads(output.read_text())
-    for key in ("ents_p", "ents_r", "ents_f", "ents_per_type", "token_report", "confusion", "errors", "speed", "robustness"):
+    for key in ("ents_p", "ents_r", "ents_f", "ents_per_type", "token_report", "confusion", "errors", "speed", "robustness",
+                "units", "ents_f_interval"):
         assert key in data
+    assert data["ents_f_interval"]["n_resamples"] == 1000 and data["ents_f_interval"]["f"] == data["ents_f"]
     assert data["ents_f"] == 1.0  # Jane (PER) dropped from the gold by the map
     rows = {r["perturbation"]: r for r in data["robustness"]["rows"]}
     assert list(rows)[0] == "clean" and set(rows) == {"clean", "upper", "lower", "title", "upper_passages", "typos", "swap", "whitespace", "punctuation", "natural", "spaced"}
@@ -364,8 +366,9 @@ def test_cli_end_to_end(tmp_path):
     assert "no --pool" in res.output
     # a subset of the suite, without the swap warning
     res = runner.invoke(app, ["evaluate", str(model), str(gold_path), "-o", str(output), "--robustness", "--no-progress",
-                              "--perturbations", "upper, lower"])
+                              "--perturbations", "upper, lower", "--bootstrap", "0"])
     assert res.exit_code == 0 and "no --pool" not in res.output, res.output
+    assert "ents_f_interval" not in json.loads(output.read_text())  # --bootstrap 0: no interval
     assert [r["perturbation"] for r in json.loads(output.read_text())["robustness"]["rows"]] == ["clean", "upper", "lower"]
     # bad input: clear errors, exit status 1, nothing written
     for bad_args, message in (
@@ -373,6 +376,7 @@ def test_cli_end_to_end(tmp_path):
         ([str(tmp_path / "nomodel"), str(gold_path)], "cannot load the pipeline"),
         ([str(model), str(gold_path), "--pool", str(pool_path)], "--pool is only used with --robustness"),
         ([str(model), str(gold_path), "--perturbations", "upper"], "--perturbations is only used with --robustness"),
+        ([str(model), str(gold_path), "--bootstrap", "-1"], "--bootstrap must be >= 0"),
         ([str(model), str(gold_path), "--robustness", "--perturbations", "upper,shout"], "unknown perturbations ['shout']"),
     ):
         res = runner.invoke(app, ["evaluate", *bad_args, "-o", str(tmp_path / "never.json")])

@@ -23,7 +23,8 @@ def evaluate_cli(
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
     quantize: Optional[bool] = typer.Option(None, "--quantize/--no-quantize", help="--quantize: load the transformer int8 (CPU), --no-quantize: float32, whatever its config says; default: as the config says (TransformerModel.v3 quantize)"),
     n_errors: int = typer.Option(20, "--n-errors", help="Errors to sample into the report"),
-    seed: int = typer.Option(0, "--seed", help="Seed of the error sample and the perturbations"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the error sample, the perturbations and the bootstrap"),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Resamples of the F1's 95% interval over source documents (doc_id); 0: none"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars"),
 ) -> None:
     """Entity P/R/F (overall, per label), BIO token report, confusion table, error sample and speed."""
@@ -40,6 +41,8 @@ def evaluate_cli(
         fail(ValueError("--pool is only used with --robustness"))
     if perturbations is not None and not robustness:
         fail(ValueError("--perturbations is only used with --robustness"))
+    if bootstrap < 0:
+        fail(ValueError(f"--bootstrap must be >= 0, not {bootstrap}"))
     kinds = None if perturbations is None else [k.strip() for k in perturbations.split(",") if k.strip()]
     try:
         maps = {"gold_map": load_label_map(gold_map), "pred_map": load_label_map(pred_map)}
@@ -57,7 +60,7 @@ def evaluate_cli(
         except ValueError as err:
             raise ValueError(f"{model}: {err}") from None
         result = evaluate_pipeline(nlp, gold_docs, batch_size=batch_size, n_errors=n_errors, seed=seed, progress=progress,
-                                   spans_key=spans_key, **maps)
+                                   spans_key=spans_key, n_resamples=bootstrap, **maps)
         result["speed"]["quantized"] = quantized_components(nlp)  # which setting the speed and scores are of
         if robustness:
             if entity_pool is None and (kinds is None or "swap" in kinds):
@@ -76,6 +79,10 @@ def evaluate_cli(
     precision = "int8" if result["speed"]["quantized"] else "float"
     typer.echo(f"{gold}: P {pct(result['ents_p'])}  R {pct(result['ents_r'])}  F {pct(result['ents_f'])}  "
                f"({result['speed']['words_per_second'] or 0:,.0f} words/s, {precision})")
+    interval = result.get("ents_f_interval")
+    if interval and interval["low"] is not None:
+        typer.echo(f"  F {interval['confidence']:.0%} interval {pct(interval['low'])}-{pct(interval['high'])} "
+                   f"(bootstrap over {interval['n_units']} source documents)")
     for label, scores in result["ents_per_type"].items():
         typer.echo(f"  {label:<20} P {pct(scores['p'])}  R {pct(scores['r'])}  F {pct(scores['f'])}  support {scores['support']}")
     for row in result.get("robustness", {}).get("rows", []):

@@ -27,6 +27,9 @@ The token report has the layout of scikit-learn's
 `classification_report(y_true, y_pred, labels=<every tag but O>, output_dict=True,
 zero_division=0)` over the BIO tags of the gold tokens: O is left out of the
 averages (it would dominate them); `token_accuracy` counts every token.
+
+`units` keeps the entity counts per source document, from which `evaluation.bootstrap` gives an
+interval of the F1 (`n_resamples`) and `compare` the paired interval of two pipelines' difference.
 """
 import random
 import time
@@ -44,6 +47,7 @@ from tqdm import tqdm
 
 from ..corpus.labels import LabelMap
 from ..io.atomic import write_all_atomically
+from .bootstrap import f1_interval, unit_counts
 from .markdown import pct, table
 from .scoring import SpanKey, bio_tags, match_spans, project_predictions, token_report
 
@@ -127,7 +131,7 @@ def _context(doc: Doc, gold: Optional[SpanKey], pred: Optional[SpanKey]) -> str:
 
 def evaluate_docs(
     predicted: List[Doc], gold: List[Doc], *, gold_map: Optional[LabelMap] = None,
-    pred_map: Optional[LabelMap] = None, n_errors: int = 20, seed: int = 0,
+    pred_map: Optional[LabelMap] = None, n_errors: int = 20, seed: int = 0, n_resamples: int = 0,
 ) -> Dict[str, Any]:
     """Score predicted Docs against gold Docs of the same texts (no pipeline involved).
 
@@ -136,9 +140,13 @@ def evaluate_docs(
     gold_map (Optional[LabelMap]): Maps the gold labels to the evaluation label set.
     pred_map (Optional[LabelMap]): Maps the predicted labels to the evaluation label set.
     n_errors (int): How many errors to sample (all when there are fewer).
-    seed (int): Seed of the error sample.
+    seed (int): Seed of the error sample and of the bootstrap.
+    n_resamples (int): With n_resamples > 0, ents_f_interval: the 95% percentile-bootstrap interval
+        of ents_f over source documents (`evaluation.bootstrap.f1_interval`).
     RETURNS (Dict[str, Any]): ents_p, ents_r, ents_f (None without any entity), ents_per_type,
-        token_report, token_accuracy, confusion, errors, speed (None here).
+        token_report, token_accuracy, confusion, errors, speed (None here), units (entity counts per
+        source document, `doc.user_data["doc_id"]` or the Doc's index: what `compare` pairs), and
+        ents_f_interval when asked for.
     """
     if len(predicted) != len(gold):
         raise ValueError(f"{len(predicted)} predicted docs but {len(gold)} gold docs")
@@ -158,6 +166,7 @@ def evaluate_docs(
     errors: List[Dict[str, Any]] = []
     y_true: List[str] = []
     y_pred: List[str] = []
+    unit_rows: List[Tuple[str, int, int, int]] = []
     for i, eg in indexed:
         ref = eg.reference
         gold_spans = [(e.start, e.end, e.label_) for e in ref.ents]
@@ -166,7 +175,12 @@ def evaluate_docs(
         true_tags, pred_tags = bio_tags(len(ref), gold_spans), bio_tags(len(ref), pred_spans)
         y_true.extend(t for t, k in zip(true_tags, known) if k)
         y_pred.extend(t for t, k in zip(pred_tags, known) if k)
-        for kind, g, p in match_spans(gold_spans, pred_spans):
+        matches = match_spans(gold_spans, pred_spans)
+        # the counts of spaCy's scorer: one-to-one exact matches, every projected prediction, every gold entity
+        unit = ref.user_data.get("doc_id")
+        unit_rows.append((f"doc {i}" if unit is None else str(unit), sum(m[0] == "correct" for m in matches),
+                          len(pred_spans), len(gold_spans)))
+        for kind, g, p in matches:
             g_span = gold_spans[g] if g is not None else None
             p_span = pred_spans[p] if p is not None else None
             g_label, p_label = (g_span[2] if g_span else "O"), (p_span[2] if p_span else "O")
@@ -190,6 +204,10 @@ def evaluate_docs(
     labels = sorted({label for pair in matrix for label in pair} - {"O"}) + ["O"]
     rng = random.Random(seed)
     sample = sorted(rng.sample(range(len(errors)), min(n_errors, len(errors))))
+    units = unit_counts(unit_rows)
+    extra: Dict[str, Any] = {}
+    if n_resamples > 0:
+        extra["ents_f_interval"] = f1_interval(units, n_resamples=n_resamples, seed=seed)
     return {
         "ents_p": scores["ents_p"], "ents_r": scores["ents_r"], "ents_f": scores["ents_f"],
         "ents_per_type": per_type,
@@ -205,20 +223,22 @@ def evaluate_docs(
         "errors": {"total": len(errors), "seed": seed, "sample": [errors[j] for j in sample]},
         "speed": None,
         "n_docs": len(gold), "n_tokens": sum(len(d) for d in gold),
+        "units": units,
+        **extra,
     }
 
 
 def evaluate_pipeline(
     nlp: Language, gold_docs: List[Doc], *, batch_size: int = 64, gold_map: Optional[LabelMap] = None,
     pred_map: Optional[LabelMap] = None, n_errors: int = 20, seed: int = 0, progress: bool = True,
-    desc: str = "evaluate", spans_key: Optional[str] = None,
+    desc: str = "evaluate", spans_key: Optional[str] = None, n_resamples: int = 0,
 ) -> Dict[str, Any]:
     """Run a pipeline over the gold texts and score it, with its speed.
 
     nlp (Language): The pipeline.
     gold_docs (List[Doc]): The gold Docs; the pipeline reads their texts.
     batch_size (int): Batch size of `nlp.pipe`.
-    gold_map, pred_map, n_errors, seed: See `evaluate_docs`.
+    gold_map, pred_map, n_errors, seed, n_resamples: See `evaluate_docs`.
     progress (bool): Show a tqdm progress bar.
     desc (str): The progress bar's label.
     spans_key (Optional[str]): Score the predicted `doc.spans[spans_key]` instead of `doc.ents`,
@@ -237,7 +257,8 @@ def evaluate_pipeline(
     seconds = time.perf_counter() - start
     if spans_key is not None:
         predicted = [_spans_as_ents(doc, spans_key, i) for i, doc in enumerate(predicted)]
-    result = evaluate_docs(predicted, gold_docs, gold_map=gold_map, pred_map=pred_map, n_errors=n_errors, seed=seed)
+    result = evaluate_docs(predicted, gold_docs, gold_map=gold_map, pred_map=pred_map, n_errors=n_errors, seed=seed,
+                           n_resamples=n_resamples)
     n_words = sum(len(doc) for doc in predicted)
     result["speed"] = {
         "words": n_words, "docs": len(predicted), "seconds": seconds,
@@ -258,6 +279,11 @@ def report_markdown(result: Dict[str, Any]) -> str:
     lines = ["# NER evaluation", "", f"{result.get('n_docs', '?')} docs, {result.get('n_tokens', '?')} gold tokens.", ""]
     lines += ["## Entities (exact span and label)", ""]
     lines += table(["", "P", "R", "F"], [["all", pct(result["ents_p"]), pct(result["ents_r"]), pct(result["ents_f"])]])
+    interval = result.get("ents_f_interval")
+    if interval and interval["low"] is not None:
+        lines += [f"F {pct(interval['f'])}: {interval['confidence']:.0%} bootstrap interval {pct(interval['low'])}–"
+                  f"{pct(interval['high'])} over {interval['n_units']} source documents "
+                  f"({interval['n_resamples']} resamples).", ""]
     lines += table(
         ["label", "P", "R", "F", "TP", "FP", "FN", "support"],
         [[label, pct(s["p"]), pct(s["r"]), pct(s["f"]), s["tp"], s["fp"], s["fn"], s["support"]]
