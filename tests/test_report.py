@@ -236,6 +236,15 @@ def test_build_report_missing_pieces_are_notes() -> None:
         build_report({})
 
 
+def test_build_report_inputs_show_the_bootstrap_interval() -> None:
+    with_interval = {**metrics(0.7), "ents_f_interval": {"f": 0.7, "low": 0.6, "high": 0.8, "n_units": 8}}
+    one_document = {**metrics(0.5), "ents_f_interval": {"f": 0.5, "low": None, "high": None, "n_units": 1}}
+    md = build_report({("legal", "dev"): with_interval, ("news", "dev"): one_document, ("trf", "dev"): metrics(0.4)})["report.md"]
+    rows = {line.split("|")[1].strip(): line for line in md.splitlines() if line.startswith("| ") and "| dev |" in line}
+    assert "| 70.00 | 60.00–80.00 (8) |" in rows["legal"]
+    assert "| 50.00 | – |" in rows["news"] and "| 40.00 | – |" in rows["trf"]
+
+
 def test_load_sentences(tmp_path: Path) -> None:
     (tmp_path / "s.txt").write_text("The Court ruled.\n\n  Bob sued Acme.  \n", encoding="utf8")
     assert load_sentences(tmp_path / "s.txt") == ["The Court ruled.", "Bob sued Acme."]

@@ -138,6 +138,14 @@ def _calibration_section(calibration: Mapping[str, Any], files: Files) -> List[s
     return lines + [""]
 
 
+def _interval(result: Mapping[str, Any]) -> str:
+    """`evaluate`'s bootstrap interval of the F1 as text, "–" where the metrics file has none."""
+    interval = result.get("ents_f_interval") or {}
+    if interval.get("low") is None:
+        return "–"
+    return f"{pct(interval['low'])}–{pct(interval['high'])} ({interval['n_units']})"
+
+
 def build_report(
     metrics: Mapping[Key, Mapping[str, Any]], *, sources: Optional[Mapping[Key, Path]] = None,
     in_domain: Optional[Mapping[str, str]] = None, general: str = "news", legal_test: str = "legal",
@@ -168,8 +176,9 @@ def build_report(
     notes: List[str] = []
     lines = [f"# {title}", "", "Scores are entity-level (exact span and label), in %.", ""]
     lines += ["## Inputs", ""]
-    lines += table(["model", "test set", "F1", "file"], [
-        [m, t, pct(metrics[(m, t)]["ents_f"]), (sources or {}).get((m, t), "–")] for m, t in sorted(metrics)])
+    lines += table(["model", "test set", "F1", "95% interval (source documents)", "file"], [
+        [m, t, pct(metrics[(m, t)]["ents_f"]), _interval(metrics[(m, t)]), (sources or {}).get((m, t), "–")]
+        for m, t in sorted(metrics)])
 
     cross = cross_domain_matrix(metrics, in_domain=in_domain, general=general, legal_test=legal_test)
     if cross is None:
