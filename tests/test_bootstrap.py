@@ -127,7 +127,7 @@ def test_compare_cli(tmp_path):
     (tmp_path / "other.json").write_text(json.dumps(other_gold))
     (tmp_path / "broken.json").write_text("{")
     for args, message in (([paths[0]], "at least one other"), ([paths[0], tmp_path / "missing.json"], "no such file"),
-                          ([paths[0], old], "no per-document counts"), ([paths[0], tmp_path / "broken.json"], "not a JSON file"),
+                          ([paths[0], old], "no per-document counts"), ([paths[0], tmp_path / "broken.json"], "not valid JSON"),
                           ([paths[0], tmp_path / "other.json"], "different documents")):
         res = CliRunner().invoke(app, ["compare", *map(str, args), "-o", str(tmp_path / "never.json")])
         assert res.exit_code == 1 and message in res.output, res.output

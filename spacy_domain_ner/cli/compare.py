@@ -7,7 +7,6 @@ percentile-bootstrap interval over the source documents (`evaluation.bootstrap`)
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-import srsly
 import typer
 
 from ._app import app, fail
@@ -19,14 +18,12 @@ def read_units(path: Path) -> Dict[str, Dict[str, int]]:
     path (Path): The metrics JSON.
     RETURNS (Dict[str, Dict[str, int]]): unit -> tp, n_pred, n_gold.
     """
+    from ..evaluation.results import load_metrics
+
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
-    try:
-        data = srsly.read_json(path)
-    except ValueError as err:
-        raise ValueError(f"{path}: not a JSON file ({err})") from None
-    units = data.get("units") if isinstance(data, dict) else None
+    units = load_metrics(path).get("units")
     if not isinstance(units, dict) or not units:
         raise ValueError(f"{path}: no per-document counts ('units'); rescore it with this version's `evaluate`")
     return units
@@ -64,6 +61,7 @@ def compare_cli(
     seed: int = typer.Option(0, "--seed", help="Seed of the resampling"),
 ) -> None:
     """F1 differences against the first file, with paired 95% bootstrap intervals over source documents."""
+    from ..evaluation.markdown import points
     from ..io.atomic import write_json_atomic
 
     try:
@@ -73,13 +71,10 @@ def compare_cli(
     except ValueError as err:
         fail(err)
 
-    def pts(value: Optional[float]) -> str:
-        return "-" if value is None else f"{100 * value:+.2f}"
-
     base = result["baseline"]
     typer.echo(f"baseline {base['path']}: F {100 * base['f']:.2f} over {base['n_units']} source documents")
     for row in result["rows"]:
-        interval = "no interval (one document)" if row["low"] is None else f"95% interval {pts(row['low'])} to {pts(row['high'])}"
-        typer.echo(f"{row['path']}: F {100 * row['other_f']:.2f}, difference {pts(row['difference'])} ({interval})")
+        interval = "no interval (one document)" if row["low"] is None else f"95% interval {points(row['low'])} to {points(row['high'])}"
+        typer.echo(f"{row['path']}: F {100 * row['other_f']:.2f}, difference {points(row['difference'])} ({interval})")
     if output is not None:
         typer.echo(f"wrote {output}")
