@@ -4,7 +4,7 @@ usage:
   python benchmarks/averaged_pairs.py CONFIG OUTPUT CURVE.tsv [--section.key value ...]
 
 `spacy train CONFIG --output OUTPUT` with the same overrides (set
-`--training.optimizer.use_averages true`, and TransformerModel.v5 for the encoder's averages),
+`--training.optimizer.use_averages true`; spacy_domain_ner.TransformerModel.v1 averages the encoder too),
 except that every evaluation scores the pipeline twice: with the weights as they are, then inside
 `nlp.use_params(optimizer.averages)` as spaCy does. Both land in CURVE.tsv (step, F/P/R of each);
 spaCy picks and saves model-best by the averaged score as usual. A paired comparison: the same

@@ -50,7 +50,7 @@ done
 rm -rf "$WORK"; mkdir -p "$WORK/logs" "$WORK/metrics" "$RESULTS"
 MIXED=$([ "$GPU" -ge 0 ] && echo true || echo false)
 wanted() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
-"$PY" benchmarks/cures_configs.py "$WORK/configs" || exit 1
+mkdir -p "$WORK/configs" && cp configs/*.cfg "$WORK/configs/"  # the configs trained, packed with the results
 "$PY" -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no CUDA')"
 
 # The knowledge base and case forms, mined from the training corpus as the workflow does (CPU).
@@ -136,9 +136,9 @@ run lr2e4 "$H" "$MODEL" 0 --training.optimizer.learn_rate.initial_rate 0.0002
 run adv05 "$H" "$MODEL" 0 --initialize.after_init.enabled true --initialize.after_init.epsilon 0.5
 run adv2 "$H" "$MODEL" 0 --initialize.after_init.enabled true --initialize.after_init.epsilon 2.0
 run headonly "$H" "$MODEL" 0 --components.ner.model.tok2vec.listener.grad_factor 0.0
-run mixed "$WORK/configs/ner_hybrid_mixed.cfg" "$MODEL" 0 --paths.general_train "$D/news_train.spacy" \
+run mixed configs/ner_mixed.cfg "$MODEL" 0 --paths.general_train "$D/news_train.spacy" \
   --paths.general_label_map configs/labels/conll_to_legal.json --corpora.train.ratio 0.5
-run multitask "$WORK/configs/ner_hybrid_multitask.cfg" "$MODEL" 0 --paths.general_train "$D/news_train.spacy" \
+run multitask configs/ner_multitask.cfg "$MODEL" 0 --paths.general_train "$D/news_train.spacy" \
   --paths.general_dev "$D/news_dev.spacy" --corpora.train.ratio 0.5
 if wanted dapt || wanted dapt_head; then
   (

@@ -154,10 +154,10 @@ def run_benchmark(settings: Settings, *, progress: bool = True) -> Dict[str, Any
     # (row, model, ner only, quantize: True int8 / False float / None as the config says, note)
     rows: List[Tuple[str, str, bool, Optional[bool], str]] = [
         ("legal", settings.legal, False, False, "float32") if settings.quantize
-        else ("legal", settings.legal, False, None, "as its config says (float32 unless TransformerModel.v3 quantize)")]
+        else ("legal", settings.legal, False, None, "as its config says (float32 unless TransformerModel.v1 quantize)")]
     if settings.quantize:
         rows.append(("legal int8", settings.legal, False, True, "transformer Linear layers quantized to int8 at load (the path of "
-                     "TransformerModel.v3 quantize), the feed-forward output projections kept in float32 (dynamic)"))
+                     "TransformerModel.v1 quantize), the feed-forward output projections kept in float32 (dynamic)"))
     n_tasks = 1 + len(rows) * len(cells) + ("roberta" not in settings.skip) * (1 + len(cells)) \
         + ("reference" not in settings.skip) * len(cells) + ("training" not in settings.skip) * 2 \
         + ("scaling" not in settings.skip) * len(settings.sizes)

@@ -126,7 +126,7 @@ def measure_inference(*, model: str, texts: List[str], batch_size: int, n_proces
                       max_seconds: float, ner_only: bool = False, quantize: Optional[bool] = None) -> Dict[str, Any]:
     """Words/s of nlp.pipe over the texts, stopping at a batch boundary once max_seconds have passed.
     quantize: True loads the transformer int8 (spacy_domain_ner.models.quantize's load-time path, as
-    TransformerModel.v3 `quantize` does), False float, None as the pipeline's config says.
+    TransformerModel.v1 `quantize` does), False float, None as the pipeline's config says.
 
     RETURNS (Dict[str, Any]): words, docs, seconds, words_per_second, load_seconds, loaded_mb
         (RSS after loading), peak_mb (the process's), pipe_peak_mb (the peak while nlp.pipe ran),

@@ -39,7 +39,7 @@ def package_pipeline(model: Path, output_dir: Path, *, name: str, version: str, 
     version (str): Package version.
     source (Path): Source tree of spacy-domain-ner (the project root: setup.cfg, spacy_domain_ner/).
     quantize (Optional[str]): None for float weights at load, or "qint8": the packaged pipeline
-        quantizes its transformer when loaded (TransformerModel.v3 `quantize`); its saved weights stay float.
+        quantizes its transformer when loaded (TransformerModel.v1 `quantize`); its saved weights stay float.
     RETURNS (Dict[str, Path]): The wheels, keys "model" and "plugin".
     """
     from spacy.cli.package import package

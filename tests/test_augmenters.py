@@ -6,7 +6,7 @@ import spacy
 from spacy.training import Example
 from spacy.util import registry
 
-from spacy_domain_ner.training.augmenters import case_augmenter_v1, case_augmenter_v2, recased_copy, recased_example
+from spacy_domain_ner.training.augmenters import case_augmenter_v1, recased_copy, recased_example
 
 TEXT = "Acme Holdings, Inc. sued the SEC in New York."
 SPANS = [(0, 19, "BUSINESS"), (29, 32, "GOVERNMENT"), (36, 44, "LOCATION")]
@@ -36,6 +36,8 @@ def test_augmenter_shares_and_registration():
     assert texts.count(TEXT) + texts.count(TEXT.upper()) + texts.count(TEXT.lower()) == 2000
     off = case_augmenter_v1(upper=0.0, lower=0.0)
     assert next(iter(off(nlp, example(nlp)))).reference.text == TEXT
+    # the extra kinds of copies are off by default
+    assert case_augmenter_v1().keywords == {"upper": 0.05, "lower": 0.05, "title": 0.0}
 
 
 @pytest.mark.parametrize("upper,lower", [(-0.1, 0.0), (0.0, -1.0), (0.6, 0.5)])
@@ -61,34 +63,33 @@ def test_copy_keeps_a_token_whose_case_changes_its_length():
     assert [(e.text, e.label_) for e in new.reference.ents] == [("Straße GMBH", "BUSINESS")]
 
 
-def test_augmenter_v2_shares_and_registration():
+def test_augmenter_title_shares():
     nlp = spacy.blank("en")
-    assert registry.augmenters.get("spacy_domain_ner.case_augmenter.v2") is case_augmenter_v2
     random.seed(0)
-    augment = case_augmenter_v2(upper=0.2, lower=0.1, title=0.3)
+    augment = case_augmenter_v1(upper=0.2, lower=0.1, title=0.3)
     texts = [next(iter(augment(nlp, example(nlp)))).reference.text for _ in range(2000)]
     title = "Acme Holdings, Inc. Sued The Sec In New York."
     shares = [texts.count(t) / 2000 for t in (TEXT.upper(), TEXT.lower(), title, TEXT)]
     assert all(abs(got - want) < 0.04 for got, want in zip(shares, [0.2, 0.1, 0.3, 0.4]))
     assert abs(sum(shares) - 1) < 1e-9
-    off = case_augmenter_v2(upper=0.0, lower=0.0, title=0.0)
+    off = case_augmenter_v1(upper=0.0, lower=0.0, title=0.0)
     assert next(iter(off(nlp, example(nlp)))).reference.text == TEXT
 
 
 @pytest.mark.parametrize("shares", [(-0.1, 0.0, 0.0), (0.0, 0.0, -0.5), (0.4, 0.4, 0.3)])
-def test_augmenter_v2_checks_shares(shares):
+def test_augmenter_checks_title_shares(shares):
     with pytest.raises(ValueError):
-        case_augmenter_v2(upper=shares[0], lower=shares[1], title=shares[2])
+        case_augmenter_v1(upper=shares[0], lower=shares[1], title=shares[2])
 
 
-def test_augmenter_v2_takes_shares_that_add_up_to_one_in_floats():
+def test_augmenter_takes_shares_that_add_up_to_one_in_floats():
     assert sum([0.34, 0.56, 0.1]) > 1  # the float sum the check must tolerate
-    augment = case_augmenter_v2(upper=0.34, lower=0.56, title=0.1)
+    augment = case_augmenter_v1(upper=0.34, lower=0.56, title=0.1)
     nlp = spacy.blank("en")
     assert next(iter(augment(nlp, example(nlp)))).reference.text != TEXT
 
 
-# --- .v3: truecased copies, as the case restorer writes a text without case signal -------------
+# --- truecased copies, as the case restorer writes a text without case signal -------------
 
 FORMS = {"words": {"acme": "Acme", "holdings": "holdings", "inc.": "Inc.", "sued": "sued", "the": "the",
                    "sec": "SEC", "in": "in", "new": "new", "york": "York"},
@@ -97,7 +98,7 @@ TRUECASED = "Acme holdings, Inc. sued the SEC in New York."
 
 
 def test_truecased_copy_writes_the_restorers_copy_with_the_same_entities():
-    from spacy_domain_ner.models.tokenizer import add_legal_rules_v2
+    from spacy_domain_ner.models.tokenizer import add_legal_rules
     from spacy_domain_ner.training.augmenters import truecased_copy
 
     nlp = spacy.blank("en")
@@ -106,9 +107,9 @@ def test_truecased_copy_writes_the_restorers_copy_with_the_same_entities():
     assert new.reference.text == TRUECASED == new.predicted.text
     assert [(e.text, e.label_) for e in new.reference.ents] == [
         ("Acme holdings, Inc.", "BUSINESS"), ("SEC", "GOVERNMENT"), ("New York", "LOCATION")]
-    # the input's own case is ignored (the v2 tokenizer keeps "INC." one token, as "Inc."); a token
+    # the input's own case is ignored (the legal tokenizer keeps "INC." one token, as "Inc."); a token
     # whose lower case has another length keeps its form
-    legal = add_legal_rules_v2(spacy.blank("en"))
+    legal = add_legal_rules(spacy.blank("en"))
     upper = Example.from_dict(legal.make_doc(TEXT.upper()), {"entities": SPANS})
     assert truecased_copy(legal, upper, forms=FORMS).reference.text == TRUECASED
     odd = Example.from_dict(nlp.make_doc("İstanbul Acme sued"), {"entities": [(0, 13, "BUSINESS")]})
@@ -125,44 +126,44 @@ def test_case_augmenter_needs_forms_for_a_truecased_share():
     assert [e.reference.text for e in case_augmenter(nlp, example(nlp), upper=0.0, lower=1.0)] == [TEXT.lower()]
 
 
-def test_augmenter_v3_shares_forms_file_and_registration(tmp_path):
+def test_augmenter_truecased_shares_and_forms_file(tmp_path):
     import srsly
 
-    from spacy_domain_ner.training.augmenters import case_augmenter_v3
-
-    assert registry.augmenters.get("spacy_domain_ner.case_augmenter.v3") is case_augmenter_v3
     srsly.write_json(tmp_path / "forms.json", FORMS)
     nlp = spacy.blank("en")
     random.seed(0)
-    augment = case_augmenter_v3(forms=str(tmp_path / "forms.json"), upper=0.1, lower=0.2, title=0.1, truecased=0.3)
+    augment = case_augmenter_v1(forms=str(tmp_path / "forms.json"), upper=0.1, lower=0.2, title=0.1, truecased=0.3)
     texts = [next(iter(augment(nlp, example(nlp)))).reference.text for _ in range(2000)]
     title = "Acme Holdings, Inc. Sued The Sec In New York."
     shares = [texts.count(t) / 2000 for t in (TEXT.upper(), TEXT.lower(), title, TRUECASED, TEXT)]
     assert all(abs(got - want) < 0.04 for got, want in zip(shares, [0.1, 0.2, 0.1, 0.3, 0.3]))
     assert abs(sum(shares) - 1) < 1e-9
-    # v1's shares and draws are reproduced when the v3 shares are v1's
+    # with the extra shares at 0 the draws are those of upper and lower alone, forms or not
     random.seed(1)
-    v3 = [next(iter(case_augmenter_v3(forms=tmp_path / "forms.json", truecased=0.0)(nlp, example(nlp)))).reference.text
-          for _ in range(50)]
+    with_forms = [next(iter(case_augmenter_v1(forms=tmp_path / "forms.json", upper=0.1, lower=0.1)(nlp, example(nlp))))
+                  .reference.text for _ in range(50)]
     random.seed(1)
-    assert v3 == [next(iter(case_augmenter_v1(upper=0.1, lower=0.1)(nlp, example(nlp)))).reference.text for _ in range(50)]
+    assert with_forms == [next(iter(case_augmenter_v1(upper=0.1, lower=0.1)(nlp, example(nlp)))).reference.text
+                          for _ in range(50)]
     with pytest.raises(ValueError, match="no such case forms file"):
-        case_augmenter_v3(forms=tmp_path / "missing.json")
+        case_augmenter_v1(forms=tmp_path / "missing.json")
+    with pytest.raises(ValueError, match="needs forms"):
+        case_augmenter_v1(truecased=0.1)
     srsly.write_json(tmp_path / "bad.json", {"words": {"acme": "Apex"}, "after": {}, "before": {}})
     with pytest.raises(ValueError, match="lower-case to its word"):
-        case_augmenter_v3(forms=tmp_path / "bad.json")
+        case_augmenter_v1(forms=tmp_path / "bad.json")
     with pytest.raises(ValueError, match="add up to at most 1"):
-        case_augmenter_v3(forms=tmp_path / "forms.json", upper=0.5, lower=0.5, truecased=0.1)
+        case_augmenter_v1(forms=tmp_path / "forms.json", upper=0.5, lower=0.5, truecased=0.1)
 
 
-def test_augmenter_v3_from_a_config(tmp_path):
+def test_augmenter_truecased_from_a_config(tmp_path):
     import srsly
     from thinc.api import Config
 
     srsly.write_json(tmp_path / "forms.json", FORMS)
     config = Config().from_str(f"""
     [augmenter]
-    @augmenters = "spacy_domain_ner.case_augmenter.v3"
+    @augmenters = "spacy_domain_ner.case_augmenter.v1"
     forms = "{tmp_path / 'forms.json'}"
     upper = 0.0
     lower = 0.0

@@ -1,4 +1,4 @@
-"""Tests of spacy_domain_ner.models.averaging, TransformerModel.v5's averaged encoder and
+"""Tests of spacy_domain_ner.models.averaging, TransformerModel.v1's averaged encoder and
 benchmarks/averaged_pairs.py."""
 from pathlib import Path
 
@@ -14,7 +14,7 @@ from thinc.api import Adam
 from conftest import TRF_ENTS as ENTS
 from conftest import TRF_TEXT as TEXT
 from conftest import load_benchmark, trf_pipeline
-from spacy_domain_ner.models.architectures import transformer_model_v5
+from spacy_domain_ner.models.architectures import transformer_model_v1
 from spacy_domain_ner.models.averaging import use_averaged_params
 
 ROOT = Path(__file__).parent.parent
@@ -36,13 +36,13 @@ def train_with_averages(nlp, steps=3):
     return optimizer
 
 
-@pytest.mark.parametrize("version", ["v2", "v4"])
-def test_thinc_leaves_the_encoder_of_v2_v4_unaveraged(tiny_bert, version):
-    # the reason for v5: spaCy's evaluation and saving used the last encoder weights
-    nlp = trf_pipeline(tiny_bert, overrides={
-        "components.transformer.model.@architectures": f"spacy_domain_ner.TransformerModel.{version}"})
-    optimizer = train_with_averages(nlp)
+def test_thinc_alone_leaves_the_encoder_unaveraged(tiny_bert):
+    # the reason for use_averaged_params: with thinc's own use_params, spaCy's evaluation and saving
+    # used the last encoder weights
+    nlp = trf_pipeline(tiny_bert)
     shim = shim_of(nlp)
+    del shim.use_params  # the architecture's, set on the instance: back to thinc's PyTorchShim.use_params
+    optimizer = train_with_averages(nlp)
     assert any(key[0] == shim.id for key in optimizer.averages)
     last = weights(shim)
     with nlp.use_params(optimizer.averages):
@@ -50,10 +50,9 @@ def test_thinc_leaves_the_encoder_of_v2_v4_unaveraged(tiny_bert, version):
     assert all(torch.equal(inside[name], last[name]) for name in last)
 
 
-def test_v5_evaluates_with_the_encoder_averages_and_restores_them(tiny_bert):
-    assert registry.architectures.get("spacy_domain_ner.TransformerModel.v5") is transformer_model_v5
-    nlp = trf_pipeline(tiny_bert, overrides={
-        "components.transformer.model.@architectures": "spacy_domain_ner.TransformerModel.v5"})
+def test_evaluates_with_the_encoder_averages_and_restores_them(tiny_bert):
+    assert registry.architectures.get("spacy_domain_ner.TransformerModel.v1") is transformer_model_v1
+    nlp = trf_pipeline(tiny_bert)
     optimizer = train_with_averages(nlp)
     shim = shim_of(nlp)
     last = weights(shim)
@@ -79,8 +78,7 @@ def test_v5_evaluates_with_the_encoder_averages_and_restores_them(tiny_bert):
 
 
 def test_use_averaged_params_restores_on_error_and_ignores_other_keys(tiny_bert):
-    nlp = trf_pipeline(tiny_bert, overrides={
-        "components.transformer.model.@architectures": "spacy_domain_ner.TransformerModel.v5"})
+    nlp = trf_pipeline(tiny_bert)
     shim = shim_of(nlp)
     last = weights(shim)
     name = "encoder.layer.0.output.dense.bias"
@@ -103,8 +101,7 @@ def test_averaged_pairs_scores_both_readouts_of_one_run(tiny_bert, tmp_path, mon
     DocBin(docs=[Example.from_dict(nlp.make_doc(TEXT), {"entities": ENTS}).reference] * 4).to_disk(tmp_path / "c.spacy")
     monkeypatch.setattr(loop, "train_while_improving", loop.train_while_improving)  # main() patches it
     common = ["--paths.train", str(tmp_path / "c.spacy"), "--paths.dev", str(tmp_path / "c.spacy"),
-              "--paths.transformer", str(tiny_bert), "--training.max_steps", "4", "--training.eval_frequency", "2",
-              "--components.transformer.model.@architectures", "spacy_domain_ner.TransformerModel.v5"]
+              "--paths.transformer", str(tiny_bert), "--training.max_steps", "4", "--training.eval_frequency", "2"]
     config = str(ROOT / "configs" / "ner_trf.cfg")
     with pytest.raises(SystemExit, match="use_averages true"):
         pairs.main(config, str(tmp_path / "none"), str(tmp_path / "none.tsv"), *common,
@@ -124,8 +121,7 @@ def test_averaged_pairs_scores_both_readouts_of_one_run(tiny_bert, tmp_path, mon
 
 
 def test_use_averaged_params_before_the_transformer_is_loaded(tiny_bert):
-    config = trf_pipeline(tiny_bert, overrides={
-        "components.transformer.model.@architectures": "spacy_domain_ner.TransformerModel.v5"}).config
+    config = trf_pipeline(tiny_bert).config
     fresh = load_model_from_config(config, auto_fill=True)
     shim = shim_of(fresh)
     assert shim._model is None

@@ -226,7 +226,7 @@ def test_budgeted_stops_at_a_batch_boundary():
 
 
 def test_inference_float_and_int8_of_one_pipeline(tmp_path, one_torch_thread):
-    # --quantize measures the load-time int8 path (TransformerModel.v3 quantize) next to float
+    # --quantize measures the load-time int8 path (TransformerModel.v1 quantize) next to float
     data = make_docbin(tmp_path / "docs.spacy", 4)
     legal = make_pipeline(tmp_path / "legal", data, config="ner_trf.cfg", **{"paths.transformer": str(make_tiny_bert(tmp_path / "bert"))})
     texts = [text for text, _ in SENTENCES] * 2

@@ -1,4 +1,4 @@
-"""spacy_domain_ner.models.bucketing and TransformerModel.v2: same outputs, in length-sorted chunks."""
+"""spacy_domain_ner.models.bucketing and TransformerModel.v1's inference_max_tokens: same outputs, in length-sorted chunks."""
 import copy
 from pathlib import Path
 
@@ -11,7 +11,7 @@ from spacy.util import load_config, load_model_from_config
 from transformers import AutoModel, AutoTokenizer
 
 from conftest import save_tiny_bert
-from spacy_domain_ner.models.architectures import transformer_model_v2
+from spacy_domain_ner.models.architectures import transformer_model_v1
 from spacy_domain_ner.models.bucketing import bucketed_forward, enable_bucketing
 
 CONFIGS = Path(__file__).parent.parent / "configs"
@@ -105,7 +105,7 @@ def pipeline(bert: Path, max_tokens: int):
     return nlp
 
 
-def test_architecture_v2_patches_after_initialize_and_after_loading(bert, tmp_path, one_torch_thread):
+def test_architecture_patches_after_initialize_and_after_loading(bert, tmp_path, one_torch_thread):
     nlp = pipeline(bert, 40)
     assert nlp.get_pipe("transformer").model.layers[0].shims[0]._model.forward.__func__.func is bucketed_forward
     assert "forward" in vars(nlp.get_pipe("transformer").model.layers[0].shims[0]._model)
@@ -122,6 +122,6 @@ def test_architecture_v2_patches_after_initialize_and_after_loading(bert, tmp_pa
         assert [(e.start, e.end, e.label_) for e in a.ents] == [(e.start, e.end, e.label_) for e in b.ents]
 
 
-def test_architecture_v2_checks_its_argument():
+def test_architecture_checks_inference_max_tokens():
     with pytest.raises(ValueError, match="inference_max_tokens must be >= 0"):
-        transformer_model_v2(name="x", get_spans=lambda docs: [], inference_max_tokens=-1)
+        transformer_model_v1(name="x", get_spans=lambda docs: [], inference_max_tokens=-1)

@@ -1,4 +1,4 @@
-"""Tests of spacy_domain_ner.models.freezing and TransformerModel.v4's frozen embeddings and layers."""
+"""Tests of spacy_domain_ner.models.freezing and TransformerModel.v1's frozen embeddings and layers."""
 from pathlib import Path
 
 import pytest
@@ -10,7 +10,7 @@ from thinc.api import Adam
 from conftest import TRF_ENTS as ENTS
 from conftest import TRF_TEXT as TEXT
 from conftest import trf_pipeline
-from spacy_domain_ner.models.architectures import transformer_model_v4
+from spacy_domain_ner.models.architectures import transformer_model_v1
 from spacy_domain_ner.models.freezing import encoder_layers, freeze_lower
 
 
@@ -53,19 +53,17 @@ def test_freeze_lower_checks_the_layers(tiny_bert):
     assert freeze_lower(odd, embeddings=True, layers=0) == 15 and not odd.words.weight.requires_grad
 
 
-def v4_pipeline(model_dir: Path, **freeze):
-    overrides = {"components.transformer.model.@architectures": "spacy_domain_ner.TransformerModel.v4",
-                 **{f"components.transformer.model.{k}": v for k, v in freeze.items()}}
-    return trf_pipeline(model_dir, overrides=overrides)
+def freezing_pipeline(model_dir: Path, **freeze):
+    return trf_pipeline(model_dir, overrides={f"components.transformer.model.{k}": v for k, v in freeze.items()})
 
 
 def hf_module(nlp):
     return nlp.get_pipe("transformer").model.layers[0].shims[0]._model
 
 
-def test_v4_trains_only_the_upper_layers_and_reloads_frozen(tiny_bert):
-    assert registry.architectures.get("spacy_domain_ner.TransformerModel.v4") is transformer_model_v4
-    nlp = v4_pipeline(tiny_bert, freeze_embeddings=True, freeze_layers=1)
+def test_trains_only_the_upper_layers_and_reloads_frozen(tiny_bert):
+    assert registry.architectures.get("spacy_domain_ner.TransformerModel.v1") is transformer_model_v1
+    nlp = freezing_pipeline(tiny_bert, freeze_embeddings=True, freeze_layers=1)
     examples = [Example.from_dict(nlp.make_doc(TEXT), {"entities": ENTS})]
     module = hf_module(nlp)
     before = {name: w.detach().clone() for name, w in module.named_parameters()}
@@ -81,11 +79,11 @@ def test_v4_trains_only_the_upper_layers_and_reloads_frozen(tiny_bert):
     assert [e.text for e in again(TEXT).ents] == [e.text for e in nlp(TEXT).ents]
 
 
-def test_v4_without_freezing_trains_everything(tiny_bert):
-    nlp = v4_pipeline(tiny_bert)
+def test_without_freezing_trains_everything(tiny_bert):
+    nlp = freezing_pipeline(tiny_bert)
     assert all(w.requires_grad for w in hf_module(nlp).parameters())
 
 
-def test_v4_checks_freeze_layers(tiny_bert):
+def test_checks_freeze_layers(tiny_bert):
     with pytest.raises(ValueError, match="freeze_layers"):
-        v4_pipeline(tiny_bert, freeze_layers=-1)
+        freezing_pipeline(tiny_bert, freeze_layers=-1)

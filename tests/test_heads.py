@@ -344,7 +344,7 @@ def test_mixed_config_trains_one_head_on_legal_labels(bert_dir, corpora, tmp_pat
     assert nlp.pipe_names == ["transformer", "ner"]
     # ORG and MISC are dropped (as missing), PER and LOC became legal classes.
     assert nlp.get_pipe("ner").labels == LEGAL_LABELS
-    reader = registry.readers.get(READER)(**{k: v for k, v in config.interpolate()["corpora"]["train"].items() if k != "@readers"})
+    reader = registry.resolve(config.interpolate()["corpora"])["train"]
     news = [eg.reference for eg in reader(nlp) if _domain(eg) == GENERAL]
     assert {e.label_ for doc in news for e in doc.ents} == {"LOCATION", "PERSON"}
     train(nlp, tmp_path, stdout=io.StringIO(), stderr=io.StringIO())
@@ -352,35 +352,29 @@ def test_mixed_config_trains_one_head_on_legal_labels(bert_dir, corpora, tmp_pat
     assert saved.pipe_names == ["transformer", "ner"] and saved.get_pipe("ner").labels == LEGAL_LABELS
 
 
-# The hybrid recipe's mixed and multi-task variants (benchmarks/cures_configs.py)
+# The mixed and multi-task configs are variants of the hybrid recipe (spacy_domain_ner.training.variants)
 
 
 @pytest.mark.parametrize("variant", ["mixed", "multitask"])
-def test_hybrid_variants_of_cures_configs_train(bert_dir, corpora, tmp_path, variant):
-    import subprocess
-    import sys
-
-    subprocess.run([sys.executable, "benchmarks/cures_configs.py", str(tmp_path / "cfg")], check=True, capture_output=True)
+def test_mixed_and_multitask_configs_keep_the_recipes_cased_head_and_copies(bert_dir, corpora, variant):
     extra = {"paths.general_label_map": str(CONFIGS / "labels" / "conll_to_legal.json")} if variant == "mixed" else {}
-    config = load_config(tmp_path / "cfg" / f"ner_hybrid_{variant}.cfg", overrides=_overrides(bert_dir, corpora, **extra))
-    assert config["corpora"]["train"]["@readers"] == "spacy_domain_ner.MixedCorpus.v2"
+    config = load_config(CONFIGS / f"ner_{variant}.cfg", overrides=_overrides(bert_dir, corpora, **extra))
+    assert config["corpora"]["train"]["@readers"] == READER
     assert config["training"]["max_epochs"] == 0  # initialized from the whole sample: every label
     assert config["corpora"]["train"]["augmenter"]["@augmenters"] == "spacy_domain_ner.case_augmenter.v1"
     nlp = init_nlp(config)
     expected = ["transformer", "ner"] + (["general_ner"] if variant == "multitask" else [])
     assert nlp.pipe_names == expected and nlp.get_pipe("ner").labels == LEGAL_LABELS
     assert any(n.name == "hashembed" for n in nlp.get_pipe("ner").model.walk())  # the cased side came along
-    # The legal head is not the transformer's last listener in the multi-task variant (v2's case).
-    (tmp_path / "out").mkdir()
-    train(nlp, tmp_path / "out", stdout=io.StringIO(), stderr=io.StringIO())
-    saved = spacy.load(tmp_path / "out" / "model-last")
-    assert saved.pipe_names == expected and [t.text for t in saved("Form 10-K.")][-2:] == ["K", "."]
+    assert [t.text for t in nlp("Form 10-K.")][-2:] == ["K", "."]  # and the legal tokenizer rules
 
 
 @pytest.mark.parametrize("config_name", ["ner_mixed.cfg", "ner_multitask.cfg"])
-def test_streamed_configs_know_a_label_first_seen_after_100_examples(bert_dir, corpora, tmp_path, config_name):
-    # spaCy initializes a streamed corpus (max_epochs = -1) from its first 100 examples; the
-    # configs take the NER's labels from the whole legal corpus (spacy_domain_ner.entity_labels.v1).
+@pytest.mark.parametrize("streamed", [False, True])
+def test_configs_know_a_label_first_seen_after_100_examples(bert_dir, corpora, tmp_path, config_name, streamed):
+    # spaCy initializes a streamed corpus (max_epochs = -1) from its first 100 examples. The configs
+    # read the whole sample (max_epochs = 0); streamed, the NER's labels must come from the whole
+    # legal corpus (spacy_domain_ner.entity_labels.v1).
     texts = [(LEGAL_TEXTS[0][0], [s for s in LEGAL_TEXTS[0][1] if s[2] != "COURT"])] * 150 + [LEGAL_TEXTS[1]]
     assert not any(label == "COURT" for _, spans in texts[:150] for _, _, label in spans)
     legal = _docbin(tmp_path / "legal.spacy", texts)
@@ -388,7 +382,11 @@ def test_streamed_configs_know_a_label_first_seen_after_100_examples(bert_dir, c
     if config_name == "ner_mixed.cfg":
         overrides["paths.general_label_map"] = str(CONFIGS / "labels" / "conll_to_legal.json")
     config = load_config(CONFIGS / config_name, overrides=overrides)
-    assert config["training"]["max_epochs"] == -1
+    assert config["training"]["max_epochs"] == 0
+    if streamed:
+        config["training"]["max_epochs"] = -1
+        config["initialize"]["components"]["ner"] = {"labels": {"@readers": "spacy_domain_ner.entity_labels.v1",
+                                                                 "path": "${paths.train}"}}
     assert "COURT" in init_nlp(config).get_pipe("ner").labels
 
 

@@ -16,7 +16,6 @@ from spacy_domain_ner.training.mixing import (
     LEGAL,
     mix_plan,
     mixed_corpus_v1,
-    mixed_corpus_v2,
     prepare_general,
     prepare_legal,
     read_docs,
@@ -304,25 +303,23 @@ def test_reader_with_empty_general_corpus_fails_when_read(tmp_path, corpora):
         _read(reader)
 
 
-# MixedCorpus.v2: v1 plus an augmenter
+# The augmenter option
 
 
-def test_v2_without_augmenter_reads_as_v1(corpora):
+def test_augmenter_null_reads_as_without_one(corpora):
     legal, news = corpora
     settings = dict(legal_path=legal, general_path=news, ratio=0.5, seed=3)
     key = lambda egs: [(eg.reference.text, [(e.start, e.end, e.label_) for e in eg.reference.ents]) for eg in egs]  # noqa: E731
-    assert key(_read(registry.readers.get("spacy_domain_ner.MixedCorpus.v2")(**settings))) == key(
-        _read(mixed_corpus_v1(**settings))
-    )
+    assert key(_read(registry.readers.get(READER)(**settings, augmenter=None))) == key(_read(mixed_corpus_v1(**settings)))
 
 
 @pytest.mark.parametrize("target", ["spans", "ents"])
-def test_v2_augments_both_domains_and_keeps_each_heads_annotation(corpora, target):
+def test_augmenter_acts_on_both_domains_and_keeps_each_heads_annotation(corpora, target):
     legal, news = corpora
     upper = registry.augmenters.get("spacy_domain_ner.case_augmenter.v1")(upper=1.0, lower=0.0)
     label_map = CONLL_TO_LEGAL if target == "ents" else None
     settings = dict(legal_path=legal, general_path=news, ratio=None, general_target=target, label_map=label_map)
-    plain, copies = _read(mixed_corpus_v1(**settings)), _read(mixed_corpus_v2(**settings, augmenter=upper))
+    plain, copies = _read(mixed_corpus_v1(**settings)), _read(mixed_corpus_v1(**settings, augmenter=upper))
     assert [eg.reference.text.upper() for eg in plain] == [eg.reference.text for eg in copies]
     assert [eg.predicted.text for eg in copies] == [eg.reference.text for eg in copies]
     for before, after in zip(plain, copies):
@@ -336,9 +333,9 @@ def test_v2_augments_both_domains_and_keeps_each_heads_annotation(corpora, targe
         assert sum(bool(eg.reference.spans.get("general")) for eg in copies) == 4  # the news entities, for general_ner
 
 
-def test_v2_rejects_an_augmenter_that_is_not_callable(corpora):
+def test_rejects_an_augmenter_that_is_not_callable(corpora):
     legal, news = corpora
     with pytest.raises(ValueError, match="augmenter must be"):
-        mixed_corpus_v2(legal_path=legal, general_path=news, augmenter="upper")
+        mixed_corpus_v1(legal_path=legal, general_path=news, augmenter="upper")
     with pytest.raises(ValueError, match="between 0 and 1"):
-        mixed_corpus_v2(legal_path=legal, general_path=news, ratio=2.0)
+        mixed_corpus_v1(legal_path=legal, general_path=news, ratio=2.0)

@@ -10,7 +10,7 @@ from thinc.api import Adam
 from conftest import TRF_ENTS as ENTS
 from conftest import TRF_TEXT as TEXT
 from conftest import save_tiny_bert
-from spacy_domain_ner.training.optimizers import HeadScaledOptimizer, adam_v1, adam_v2, encoder_lr_scale, is_transformer_param
+from spacy_domain_ner.training.optimizers import HeadScaledOptimizer, adam_v1, encoder_lr_scale, is_transformer_param
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 
@@ -67,7 +67,7 @@ def test_registered_and_keys_of_a_real_pipeline(tmp_path, one_torch_thread):
 
 
 @pytest.mark.parametrize("step_, delay, warmup, expected", [
-    (0, 0, 0, 1.0),     # no delay, no warm-up: Adam.v1's encoder
+    (0, 0, 0, 1.0),     # no delay, no warm-up (the default): the encoder from the start
     (0, 2, 0, 0.0), (1, 2, 0, 0.0), (2, 2, 0, 1.0),  # held back, then at once
     (2, 2, 4, 0.25), (4, 2, 4, 0.75), (5, 2, 4, 1.0), (50, 2, 4, 1.0),  # then a linear warm-up
     (0, 0, 2, 0.5),     # a warm-up without a delay
@@ -76,8 +76,8 @@ def test_encoder_lr_scale(step_, delay, warmup, expected):
     assert encoder_lr_scale(step_, delay=delay, warmup=warmup) == pytest.approx(expected)
 
 
-def test_v2_holds_the_encoder_back_then_warms_it_up():
-    optimizer = adam_v2(0.01, head_lr_scale=5.0, encoder_delay=2, encoder_warmup=4, use_averages=False, L2=0.0)
+def test_delay_holds_the_encoder_back_then_warms_it_up():
+    optimizer = adam_v1(0.01, head_lr_scale=5.0, encoder_delay=2, encoder_warmup=4, use_averages=False, L2=0.0)
     assert isinstance(optimizer, HeadScaledOptimizer)
     encoder, head = (2, "encoder.weight"), (1, "W")
     for _ in range(2):  # the delay: the heads learn, the encoder neither moves nor starts its Adam moments
@@ -92,29 +92,24 @@ def test_v2_holds_the_encoder_back_then_warms_it_up():
         optimizer.step_schedules()
     # warm-up over: a parameter's first step is the full rate
     numpy.testing.assert_allclose(step(optimizer, (2, "encoder.bias")), -0.01, rtol=1e-4)
-    # v2 without delay or warm-up is v1
-    v1 = adam_v1(0.01, head_lr_scale=5.0, use_averages=False, L2=0.0)
-    v2 = adam_v2(0.01, head_lr_scale=5.0, use_averages=False, L2=0.0)
+    # a delay and warm-up of 0 (the defaults) change nothing
+    default = adam_v1(0.01, head_lr_scale=5.0, use_averages=False, L2=0.0)
+    zero = adam_v1(0.01, head_lr_scale=5.0, encoder_delay=0, encoder_warmup=0, use_averages=False, L2=0.0)
+    assert (default.encoder_delay, default.encoder_warmup) == (0, 0)
     for key in (encoder, head):
-        numpy.testing.assert_allclose(step(v2, key), step(v1, key))
+        numpy.testing.assert_allclose(step(zero, key), step(default, key))
 
 
 @pytest.mark.parametrize("name, value", [("encoder_delay", -1), ("encoder_warmup", -5), ("encoder_delay", 1.5), ("encoder_warmup", True)])
-def test_v2_rejects_bad_steps(name, value):
+def test_rejects_bad_steps(name, value):
     with pytest.raises(ValueError, match=f"{name} must be an integer >= 0"):
-        adam_v2(0.01, **{name: value})
+        adam_v1(0.01, **{name: value})
 
 
-def test_v2_rejects_non_positive_scale():
-    with pytest.raises(ValueError, match="head_lr_scale must be > 0"):
-        adam_v2(0.01, head_lr_scale=0.0)
-
-
-def test_v2_in_a_real_pipeline_freezes_the_transformer_for_the_delay(tmp_path, one_torch_thread):
+def test_delay_in_a_real_pipeline_freezes_the_transformer(tmp_path, one_torch_thread):
     bert = save_tiny_bert(tmp_path, [TEXT])
     config = load_config(CONFIGS / "ner_hybrid.cfg", overrides={
-        "paths.transformer": str(bert), "training.optimizer.@optimizers": "spacy_domain_ner.Adam.v2",
-        "training.optimizer.encoder_delay": 3, "training.optimizer.encoder_warmup": 2,
+        "paths.transformer": str(bert), "training.optimizer.encoder_delay": 3, "training.optimizer.encoder_warmup": 2,
     }, interpolate=True)
     resolved = registry.resolve(config["training"])["optimizer"]
     assert (resolved.encoder_delay, resolved.encoder_warmup, resolved.head_lr_scale) == (3, 2, 10.0)

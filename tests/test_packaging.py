@@ -100,5 +100,5 @@ def test_package_int8_quantizes_at_load_with_float_weights(tmp_path):
     assert result.exit_code == 0 and "(int8 at load)" in result.output, result.output
     with zipfile.ZipFile(tmp_path / "packages" / "en_legal_ner-0.1.0" / "dist" / "en_legal_ner-0.1.0-py3-none-any.whl") as wheel:
         packaged = wheel.read("en_legal_ner/en_legal_ner-0.1.0/config.cfg").decode()
-    assert '@architectures = "spacy_domain_ner.TransformerModel.v3"' in packaged and 'quantize = "qint8"' in packaged
+    assert '@architectures = "spacy_domain_ner.TransformerModel.v1"' in packaged and 'quantize = "qint8"' in packaged
     assert (tmp_path / "model" / "config.cfg").read_text() == trained  # the trained pipeline stays float

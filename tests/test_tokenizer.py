@@ -1,4 +1,4 @@
-"""Tests of spacy_domain_ner.models.tokenizer: the legal suffix rule and its callback."""
+"""Tests of spacy_domain_ner.models.tokenizer: the legal tokenizer rules and their callback."""
 import spacy
 from spacy.util import registry
 
@@ -21,17 +21,7 @@ def test_period_after_a_hyphenated_code_is_split():
     assert words(nlp, "Form 8-K.") == ["Form", "8", "-", "K", "."]
 
 
-def test_callback_is_registered_and_survives_serialization(tmp_path):
-    assert registry.callbacks.get("spacy_domain_ner.legal_tokenizer.v1") is legal_tokenizer_v1
-    config = spacy.blank("en").config
-    config["nlp"]["after_creation"] = {"@callbacks": "spacy_domain_ner.legal_tokenizer.v1"}
-    nlp = spacy.util.load_model_from_config(config, auto_fill=True)
-    assert words(nlp, "Form 10-K.")[-2:] == ["K", "."]
-    nlp.to_disk(tmp_path / "nlp")
-    assert words(spacy.load(tmp_path / "nlp"), "Form 10-K.")[-2:] == ["K", "."]
-
-
-# --- .v2: abbreviations in text written all upper or lower case -------------------------------
+# --- abbreviations in text written all upper or lower case -------------------------------
 
 def test_case_variants_of_an_abbreviation():
     from spacy_domain_ner.models.tokenizer import case_variants
@@ -42,31 +32,30 @@ def test_case_variants_of_an_abbreviation():
     assert case_variants("10.") == []  # no letter: no other spelling
 
 
-def test_v2_tokenizes_abbreviations_in_upper_and_lower_case_text_as_in_ordinary_text():
-    from spacy_domain_ner.models.tokenizer import add_case_variant_exceptions, add_legal_rules_v2
+def test_abbreviations_in_upper_and_lower_case_text_are_tokenized_as_in_ordinary_text():
+    from spacy_domain_ner.models.tokenizer import add_case_variant_exceptions, add_legal_rules
 
     text = "Acme Inc. and Mr. Smith of the U.S. and H.R. filed it in Calif. e.g. today."
-    v1 = add_legal_suffixes(spacy.blank("en"))
-    assert words(v1, text.lower())[1:3] == ["inc", "."] and "u.s" in words(v1, text.lower())  # why v2 exists
-    assert words(v1, text.upper())[1] == "INC"
-    nlp = add_legal_rules_v2(spacy.blank("en"))
+    suffixes = add_legal_suffixes(spacy.blank("en"))
+    # why the case rules exist: the suffix rule alone splits the abbreviations of re-cased text
+    assert words(suffixes, text.lower())[1:3] == ["inc", "."] and "u.s" in words(suffixes, text.lower())
+    assert words(suffixes, text.upper())[1] == "INC"
+    nlp = add_legal_rules(spacy.blank("en"))
     for perturb in (str.lower, str.upper, lambda t: " ".join(w.capitalize() for w in t.split(" "))):
-        assert [w.lower() for w in words(nlp, perturb(text))] == [w.lower() for w in words(v1, text)]
-    assert words(nlp, text) == words(v1, text)  # ordinary text: as before
+        assert [w.lower() for w in words(nlp, perturb(text))] == [w.lower() for w in words(suffixes, text)]
+    assert words(nlp, text) == words(suffixes, text)  # ordinary text: as before
     assert words(nlp, "in the u.s.") == ["in", "the", "u.s."] and words(nlp, "(u.s.)") == ["(", "u.s.", ")"]
-    assert words(nlp, "a u.s.-based fund")[1] == words(v1, "a U.S.-based fund")[1].lower()
+    assert words(nlp, "a u.s.-based fund")[1] == words(suffixes, "a U.S.-based fund")[1].lower()
     # one-token cases only, ending in a period with a letter; attributes kept; idempotent
-    assert add_case_variant_exceptions(nlp) == 0 and add_legal_rules_v2(nlp) is nlp
+    assert add_case_variant_exceptions(nlp) == 0 and add_legal_rules(nlp) is nlp
     assert ":d" not in nlp.tokenizer.rules and "inc." in nlp.tokenizer.rules
     assert nlp.tokenizer.token_match.__self__.pattern.count("[A-Za-z]") == 1
 
 
-def test_v2_callback_is_registered_and_survives_serialization(tmp_path):
-    from spacy_domain_ner.models.tokenizer import legal_tokenizer_v2
-
-    assert registry.callbacks.get("spacy_domain_ner.legal_tokenizer.v2") is legal_tokenizer_v2
+def test_callback_is_registered_and_survives_serialization(tmp_path):
+    assert registry.callbacks.get("spacy_domain_ner.legal_tokenizer.v1") is legal_tokenizer_v1
     config = spacy.blank("en").config
-    config["nlp"]["after_creation"] = {"@callbacks": "spacy_domain_ner.legal_tokenizer.v2"}
+    config["nlp"]["after_creation"] = {"@callbacks": "spacy_domain_ner.legal_tokenizer.v1"}
     nlp = spacy.util.load_model_from_config(config, auto_fill=True)
     expected = ["acme", "inc.", "of", "the", "u.s.", "filed", "Form", "10", "-", "K", "."]
     assert words(nlp, "acme inc. of the u.s. filed Form 10-K.") == expected

@@ -6,7 +6,7 @@ evaluates and saves the pipeline inside `nlp.use_params(optimizer.averages)`. Th
 the PyTorch parameters are kept under the key `(shim.id, parameter name)`, but thinc's
 `PyTorchShim.use_params` looks them up under `"pytorch_{id}_{name}"` and would load them
 strictly: the encoder keeps its last weights and only the thinc heads are averaged.
-`use_averaged_params` is the shim's `use_params` that finds them (TransformerModel.v5).
+`use_averaged_params` is the shim's `use_params` that finds them (set by TransformerModel.v1).
 """
 import contextlib
 from typing import Any, Dict, Iterator, Tuple

@@ -16,11 +16,11 @@ head sees both the contextual (uncased) and the orthographic (cased) view:
     grad_factor = 1.0
     pooling = {"@layers":"reduce_mean.v1"}
 
-`spacy_domain_ner.CaseAwareListener.v2` is v1 for a head that is not the last listener of its
-transformer, as the legal head of a multi-task pipeline: spacy-transformers hands such a
-listener a backward callback that only accumulates and returns None, which v1's concatenation
-cannot add to the cased side's input gradient. v2 reads that None as "no input gradient";
-its weights and outputs are v1's.
+The listener may serve a head that is not the last listener of its transformer, as the legal
+head of a multi-task pipeline: spacy-transformers hands such a listener a backward callback that
+only accumulates and returns None, which the concatenation could not add to the cased side's input
+gradient. The listener is therefore wrapped (`tolerate_no_input_gradient`) to read that None as
+"no input gradient"; the wrapper has no weights and changes no output.
 """
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -101,6 +101,7 @@ def case_aware_listener(
 
 @registry.architectures("spacy_domain_ner.CaseAwareListener.v1")
 def case_aware_listener_v1(
+    *,
     listener: Model[List[Doc], List[Floats2d]],
     width: int = 96,
     attrs: List[str] = list(DEFAULT_ATTRS),
@@ -111,7 +112,8 @@ def case_aware_listener_v1(
 ) -> Model[List[Doc], List[Floats2d]]:
     """A transformer listener whose token vectors are extended with cased orthographic features.
 
-    listener (Model[List[Doc], List[Floats2d]]): The transformer listener.
+    listener (Model[List[Doc], List[Floats2d]]): The transformer listener; it may be one that is not
+        its transformer's last listener (a multi-task pipeline's legal head).
     width (int): Width of the cased side.
     attrs (List[str]): Attributes of the hash embedding.
     rows (List[int]): Rows per attribute, one per attr.
@@ -132,25 +134,4 @@ def case_aware_listener_v1(
         width=width, attrs=attrs, rows=rows, depth=depth, window_size=window_size,
         include_static_vectors=include_static_vectors,
     )
-    return case_aware_listener(listener, case)
-
-
-@registry.architectures("spacy_domain_ner.CaseAwareListener.v2")
-def case_aware_listener_v2(
-    listener: Model[List[Doc], List[Floats2d]],
-    width: int = 96,
-    attrs: List[str] = list(DEFAULT_ATTRS),
-    rows: List[int] = list(DEFAULT_ROWS),
-    depth: int = 2,
-    window_size: int = 1,
-    include_static_vectors: bool = False,
-) -> Model[List[Doc], List[Floats2d]]:
-    """CaseAwareListener.v1 that also serves a head which is not its transformer's last listener
-    (the legal head of a multi-task pipeline). Arguments and outputs: v1's.
-
-    RETURNS (Model[List[Doc], List[Floats2d]]): The combined tok2vec.
-    """
-    return case_aware_listener_v1(
-        tolerate_no_input_gradient(listener), width=width, attrs=attrs, rows=rows, depth=depth,
-        window_size=window_size, include_static_vectors=include_static_vectors,
-    )
+    return case_aware_listener(tolerate_no_input_gradient(listener), case)

@@ -1,10 +1,14 @@
 """Dynamic int8 quantization of a pipeline's transformer, for CPU inference.
 
 `quantize_transformers(nlp)` replaces the `torch.nn.Linear` layers of every
-spacy-transformers component's Hugging Face model by dynamically quantized ones
-(`torch.ao.quantization.quantize_dynamic`, in place): int8 weights, activations quantized
-on the fly. That is most of a transformer's CPU time, so inference gets faster; the NER
-head stays in float32.
+spacy-transformers component's Hugging Face model, in place, by `Int8Linear` layers
+(`spacy_domain_ner.models.int8`): int8 weights with a scale per output channel, activations
+quantized on the fly with a scale per word piece, exact int32 products. That is most of a
+transformer's CPU time, so inference gets faster; the NER head stays in float32. A document
+gets the same entities and transformer output, bit for bit, whatever other texts share its
+batch and whatever the batch size: each word piece is quantized on its own, and the encoder runs
+on spans padded to a length that depends on the span alone. ("float16" keeps torch's
+`quantize_dynamic` with half-precision weights; it makes no such promise.)
 
 Quantization is a load-time step, never a saved format: spacy-transformers serializes the
 module's state_dict and on loading rebuilds the float model from its config, so packed int8
@@ -17,7 +21,7 @@ Two ways to get it:
     nlp = spacy.load("en_legal_ner")
     quantize_transformers(nlp)          # after loading, in code
 
-or `quantize = "qint8"` on `spacy_domain_ner.TransformerModel.v3` in the pipeline's config,
+or `quantize = "qint8"` on `spacy_domain_ner.TransformerModel.v1` in the pipeline's config,
 which quantizes whenever the weights are deserialized, so `spacy.load` alone returns the
 int8 pipeline (`load_time_overrides` writes that setting into a trained pipeline's config;
 `load_with_quantization` forces it on or off for one load, as `evaluate` and the speed
@@ -37,10 +41,12 @@ from thinc.api import Config
 DTYPES = ("qint8", "float16")
 # The feed-forward output projections of BERT/RoBERTa-style (layer.N.output.dense; not
 # attention.output.dense) and DistilBERT-style (ffn.lin2) encoders. On E-NER dev, int8 on every
-# Linear layer cost up to 1.4 F1 points, keeping these six in float32 none (docs/BENCHMARKS.md).
+# Linear layer cost up to 1.4 F1 points, keeping these six in float32 none (docs/BENCHMARKS.md; measured
+# with torch's per-tensor activation scales, before the per-word-piece scales of Int8Linear).
 KEEP_FLOAT = (r"(^|\.)layer\.\d+\.output\.dense$", r"\.ffn\.lin2$")
-# The architectures whose config `load_time_overrides` can switch to load-time quantization (v3).
-TRANSFORMER_V1, TRANSFORMER_V2, TRANSFORMER_V3 = (f"spacy_domain_ner.TransformerModel.v{i}" for i in (1, 2, 3))
+# The transformer architectures this package registers: `load_time_overrides` switches their load-time quantization.
+TRANSFORMER_V1 = "spacy_domain_ner.TransformerModel.v1"
+TRANSFORMER_ARCHITECTURES = (TRANSFORMER_V1,)
 
 
 def quantize_transformers(nlp: Language, *, dtype: str = "qint8", keep_float: Optional[Sequence[str]] = None) -> List[str]:
@@ -50,7 +56,7 @@ def quantize_transformers(nlp: Language, *, dtype: str = "qint8", keep_float: Op
     dtype (str): "qint8" (int8 weights, the speed-up) or "float16" (half-size weights).
     keep_float (Optional[Sequence[str]]): Regular expressions; Linear layers whose module name
         matches one stay in float32. None: for qint8 KEEP_FLOAT (the feed-forward output
-        projections, whose post-GELU inputs have outliers that per-tensor int8 handles badly),
+        projections, whose post-GELU inputs have outliers that int8 activations handle badly),
         for float16 none; () quantizes all.
     RETURNS (List[str]): The names of the components quantized, including those already
         quantized (left as they are); empty when the pipeline has no spacy-transformers component.
@@ -79,6 +85,8 @@ def quantize_shim(shim: Any, *, dtype: str, keep_float: Optional[Sequence[str]],
     """
     import torch
 
+    from .int8 import check_int_mm, chunk_tokens, make_batch_invariant, swap_linear_layers
+
     module = shim._model
     if is_quantized(module):
         return  # quantizing the float layers left out before would break the keep_float choice
@@ -89,26 +97,34 @@ def quantize_shim(shim: Any, *, dtype: str, keep_float: Optional[Sequence[str]],
     # The state_dict shares storage with the parameters: in place, only the float Linear weights
     # outlive the swap (kept for saving), the embeddings and norms are not copied.
     float_state = dict(module.state_dict())
-    with warnings.catch_warnings():
-        # torch marks torch.ao quantization deprecated in favour of torchao, which is not a dependency;
-        # tests/test_quantize.py fails first if a torch release removes it.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*quantized tensor creation functions", category=UserWarning)
-        torch.ao.quantization.quantize_dynamic(module, linear_layers(module, keep_float=keep_float),
-                                               dtype=getattr(torch, dtype), inplace=True)
+    if dtype == "qint8":
+        # per-row int8 (spacy_domain_ner.models.int8): a document's output does not depend on its batch
+        check_int_mm()
+        swap_linear_layers(module, linear_layers(module, keep_float=keep_float))
+        make_batch_invariant(module, max_tokens=chunk_tokens(module))
+    else:
+        with warnings.catch_warnings():
+            # torch marks torch.ao quantization deprecated in favour of torchao, which is not a dependency;
+            # tests/test_quantize.py fails first if a torch release removes it.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.filterwarnings("ignore", message=".*quantized tensor creation functions", category=UserWarning)
+            torch.ao.quantization.quantize_dynamic(module, linear_layers(module, keep_float=keep_float),
+                                                   dtype=getattr(torch, dtype), inplace=True)
     # Model.to_bytes/to_disk go through the shim's to_bytes
     shim.to_bytes = partial(_to_bytes_float, shim=shim, to_bytes=shim.to_bytes, float_state=float_state)
 
 
 def is_quantized(module: Any) -> bool:
-    """Whether a torch module holds dynamically quantized Linear layers.
+    """Whether a torch module holds int8 (Int8Linear) or float16 (dynamically quantized) Linear layers.
 
     module (torch.nn.Module): A Hugging Face model.
     RETURNS (bool): True once `quantize_shim` has run on it.
     """
     import torch
 
-    return any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in module.modules())
+    from .int8 import Int8Linear
+
+    return any(isinstance(m, (Int8Linear, torch.ao.nn.quantized.dynamic.Linear)) for m in module.modules())
 
 
 class _FloatState:
@@ -135,7 +151,7 @@ def linear_layers(module: Any, *, keep_float: Sequence[str]) -> Set[str]:
 
     module (torch.nn.Module): The Hugging Face model.
     keep_float (Sequence[str]): Regular expressions of module names to leave in float32.
-    RETURNS (Set[str]): Module names, as quantize_dynamic's qconfig_spec takes them.
+    RETURNS (Set[str]): Module names, as `named_modules` gives them.
     """
     import torch
 
@@ -147,7 +163,7 @@ def linear_layers(module: Any, *, keep_float: Sequence[str]) -> Set[str]:
 def quantize_after_load(bytes_data: bytes, *, shim: Any, from_bytes: Callable[[bytes], Any], dtype: str,
                         keep_float: Optional[Sequence[str]]) -> Any:
     """An HFShim.from_bytes that quantizes the module once its float weights are loaded
-    (`spacy_domain_ner.TransformerModel.v3` with `quantize`). On a GPU it warns and stays float:
+    (`spacy_domain_ner.TransformerModel.v1` with `quantize`). On a GPU it warns and stays float:
     dynamic quantization is CPU-only, and a CPU-packaged pipeline must still load there.
 
     bytes_data (bytes): The serialized shim.
@@ -170,13 +186,13 @@ def quantize_after_load(bytes_data: bytes, *, shim: Any, from_bytes: Callable[[b
 
 def load_time_overrides(config: Config, *, dtype: Optional[str], keep_float: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     """Config overrides that turn load-time quantization on (dtype) or off (None) for every
-    transformer component, switching TransformerModel.v1/v2 to v3 (v1 without length buckets, as before).
+    transformer component built by one of this package's architectures (TRANSFORMER_ARCHITECTURES).
 
     config (Config): A pipeline's config (interpolated or not).
     dtype (Optional[str]): "qint8" or "float16"; None for float weights at load.
     keep_float (Optional[Sequence[str]]): As in `quantize_transformers`; None for the default.
     RETURNS (Dict[str, Any]): Dotted overrides for `spacy.load(config=...)` or `load_config(overrides=...)`;
-        empty when dtype is None and no component quantizes.
+        empty when dtype is None and no component can quantize.
     """
     if dtype is not None:
         check_dtype(dtype)
@@ -186,17 +202,15 @@ def load_time_overrides(config: Config, *, dtype: Optional[str], keep_float: Opt
         if component.get("factory") != "transformer":
             continue
         architecture = component.get("model", {}).get("@architectures")
-        if architecture not in (TRANSFORMER_V1, TRANSFORMER_V2, TRANSFORMER_V3):
+        if architecture not in TRANSFORMER_ARCHITECTURES:
             if dtype is None:
                 continue  # not ours, so float already
-            raise ValueError(f"component '{name}': load-time quantization needs {TRANSFORMER_V3} (or v1/v2, which "
-                             f"it switches to v3), not {architecture}; quantize after loading with quantize_transformers")
+            raise ValueError(f"component '{name}': load-time quantization needs {' or '.join(TRANSFORMER_ARCHITECTURES)}, "
+                             f"not {architecture}; quantize after loading with quantize_transformers")
         prefix = f"components.{name}.model."
-        if architecture == TRANSFORMER_V1:
-            overrides[prefix + "inference_max_tokens"] = 0
-        overrides.update({prefix + "@architectures": TRANSFORMER_V3, prefix + "quantize": dtype})
-        if dtype is not None and keep_float is not None:
-            overrides[prefix + "quantize_keep_float"] = list(keep_float)
+        overrides[prefix + "quantize"] = dtype
+        # None: a quantize_keep_float left from an earlier qint8 setting would be rejected without quantize
+        overrides[prefix + "quantize_keep_float"] = None if dtype is None or keep_float is None else list(keep_float)
     if dtype is not None and not overrides:
         raise ValueError("the pipeline has no transformer component to quantize")
     return overrides
@@ -225,7 +239,7 @@ def load_with_quantization(model: Union[str, Path], *, quantize: Optional[bool] 
 
     model (Union[str, Path]): A pipeline directory or package name.
     quantize (Optional[bool]): None: as the config says; True: qint8 with the default keep_float
-        (the load-time path of TransformerModel.v3, as a packaged int8 pipeline loads); False: float.
+        (the load-time path of TransformerModel.v1, as a packaged int8 pipeline loads); False: float.
     **kwargs: Passed to spacy.load (exclude, disable, ...).
     RETURNS (Language): The pipeline.
     """
@@ -266,23 +280,12 @@ def check_dtype(dtype: str) -> None:
 
 
 @registry.misc("spacy_domain_ner.quantize_transformers.v1")
-def quantize_transformers_v1(*, dtype: str = "qint8") -> Callable[[Language], List[str]]:
+def quantize_transformers_v1(*, dtype: str = "qint8", keep_float: Optional[List[str]] = None) -> Callable[[Language], List[str]]:
     """Registered form of `quantize_transformers`, applied to a pipeline after loading.
 
     dtype (str): "qint8" or "float16".
-    RETURNS (Callable[[Language], List[str]]): Quantizes a loaded pipeline in place.
-    """
-    check_dtype(dtype)
-    return partial(quantize_transformers, dtype=dtype, keep_float=())
-
-
-@registry.misc("spacy_domain_ner.quantize_transformers.v2")
-def quantize_transformers_v2(*, dtype: str = "qint8", keep_float: Optional[List[str]] = None) -> Callable[[Language], List[str]]:
-    """v1 with layers left in float32: by default the feed-forward output projections (KEEP_FLOAT).
-
-    dtype (str): "qint8" or "float16".
     keep_float (Optional[List[str]]): Regular expressions of module names kept in float32;
-        None for KEEP_FLOAT, [] for every Linear layer quantized (v1).
+        None for KEEP_FLOAT (for qint8 the feed-forward output projections), [] for every Linear layer quantized.
     RETURNS (Callable[[Language], List[str]]): Quantizes a loaded pipeline in place.
     """
     check_dtype(dtype)

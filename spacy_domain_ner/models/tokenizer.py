@@ -6,18 +6,18 @@ end of a sentence on the last piece: "Form 10-K." becomes `10 - K.`, so the enti
 to the NER whatever it predicts. The extra suffix splits that period off when it follows
 `X-Y`, a single letter or digit after a hyphen.
 
-`.v2` also tokenizes text written all upper or all lower case as it tokenizes ordinary text.
+The rules also tokenize text written all upper or all lower case as it tokenizes ordinary text.
 spaCy's abbreviations are special cases in one spelling ("Inc.", "Corp.", "Mr."): "inc." and
 "INC." split into `inc .`, so that in a text without case signal "Acme, inc." cannot be an
 entity ending on the period that the gold "Acme, Inc." has; and a dotted abbreviation stays one
-token only when its last letter is a capital ("U.S." but `u.s .`). `.v2` adds the lower, upper
+token only when its last letter is a capital ("U.S." but `u.s .`). The rules add the lower, upper
 and capitalized spellings of every one-token abbreviation and keeps a run of single letters
 with periods ("u.s.", "h.r.", "l.p.") one token. Ordinary text written with a capital where
 the abbreviation has one is tokenized as before. Not covered: "form 10-k." in lower case keeps
 `k.` (spaCy's special case for the initial "k." joins the split period back).
 
     [nlp.after_creation]
-    @callbacks = "spacy_domain_ner.legal_tokenizer.v2"
+    @callbacks = "spacy_domain_ner.legal_tokenizer.v1"
 """
 import re
 from typing import Callable, List
@@ -41,15 +41,6 @@ def add_legal_suffixes(nlp: Language) -> Language:
     suffixes = list(nlp.Defaults.suffixes or []) + LEGAL_SUFFIXES
     nlp.tokenizer.suffix_search = compile_suffix_regex(suffixes).search
     return nlp
-
-
-@registry.callbacks("spacy_domain_ner.legal_tokenizer.v1")
-def legal_tokenizer_v1() -> Callable[[Language], Language]:
-    """The `[nlp.after_creation]` callback that adds the legal suffix rules.
-
-    RETURNS (Callable[[Language], Language]): The callback.
-    """
-    return add_legal_suffixes
 
 
 def case_variants(text: str) -> List[str]:
@@ -104,8 +95,8 @@ def keep_dotted_abbreviations(nlp: Language) -> Language:
     return nlp
 
 
-def add_legal_rules_v2(nlp: Language) -> Language:
-    """`.v2`: the legal suffix, the case variants of abbreviations and dotted abbreviations kept whole.
+def add_legal_rules(nlp: Language) -> Language:
+    """The legal suffix, the case variants of abbreviations and dotted abbreviations kept whole.
 
     nlp (Language): The pipeline; its tokenizer is changed in place.
     RETURNS (Language): The same pipeline.
@@ -115,11 +106,10 @@ def add_legal_rules_v2(nlp: Language) -> Language:
     return keep_dotted_abbreviations(nlp)
 
 
-@registry.callbacks("spacy_domain_ner.legal_tokenizer.v2")
-def legal_tokenizer_v2() -> Callable[[Language], Language]:
-    """The `[nlp.after_creation]` callback of `.v1` that also tokenizes abbreviations in text written
-    all upper or lower case as in ordinary text.
+@registry.callbacks("spacy_domain_ner.legal_tokenizer.v1")
+def legal_tokenizer_v1() -> Callable[[Language], Language]:
+    """The `[nlp.after_creation]` callback that adds the legal tokenizer rules (`add_legal_rules`).
 
     RETURNS (Callable[[Language], Language]): The callback.
     """
-    return add_legal_rules_v2
+    return add_legal_rules

@@ -11,14 +11,12 @@ find them where case carries no signal:
     upper = 0.05
     lower = 0.05
 
-`spacy_domain_ner.case_augmenter.v2` adds title-case copies (every token capitalized, as in
-headings and the robustness suite's `title`), where capitals no longer mark the names.
-
-`spacy_domain_ner.case_augmenter.v3` adds truecased copies: the text lower-cased, then written
-as the `case_restorer` would write it (`casing.forms.truecase` with case forms mined from the
-training corpus, `mine-case-forms`). The restorer annotates a text without case signal through
-such a copy, whose names made of common words come out in lower case ("fidelity advisor Value
-Fund"); these copies teach the NER to read them.
+Two more kinds of copies, off by default: `title` (every token capitalized, as in headings and
+the robustness suite's `title`, where capitals no longer mark the names) and `truecased` (the
+text lower-cased, then written as the `case_restorer` would write it: `casing.forms.truecase`
+with the case forms in `forms`, mined from the training corpus by `mine-case-forms`). The
+restorer annotates a text without case signal through such a copy, whose names made of common
+words come out in lower case ("fidelity advisor Value Fund"); these copies teach the NER to read them.
 """
 import random
 from functools import partial
@@ -93,7 +91,8 @@ def case_augmenter(
     truecased: float = 0.0, forms: Optional[CaseForms] = None,
 ) -> Iterator[Example]:
     """Yield the example, or with probability `upper` / `lower` / `title` / `truecased` its
-    re-cased copy (one random draw per example, so v1 and v2 runs are reproduced). A truecased
+    re-cased copy (one random draw per example, in that order of kinds, so a run whose later
+    shares are 0 draws as one without them). A truecased
     share needs `forms`: without them every word would be unknown to them and written by the
     unknown-word rule (short words in capitals, the rest capitalized), not as the restorer writes it."""
     if truecased and forms is None:
@@ -116,50 +115,28 @@ def _check_shares(**shares: float) -> None:
 
 
 @registry.augmenters("spacy_domain_ner.case_augmenter.v1")
-def case_augmenter_v1(upper: float = 0.05, lower: float = 0.05) -> Callable[[Language, Example], Iterator[Example]]:
+def case_augmenter_v1(
+    *, upper: float = 0.05, lower: float = 0.05, title: float = 0.0, truecased: float = 0.0,
+    forms: Optional[Union[str, Path]] = None,
+) -> Callable[[Language, Example], Iterator[Example]]:
     """The augmenter for `[corpora.train.augmenter]`.
 
     upper (float): Share of examples replaced by their upper-cased copy.
     lower (float): Share of examples replaced by their lower-cased copy.
-    RETURNS (Callable[[Language, Example], Iterator[Example]]): The augmenter.
-    """
-    _check_shares(upper=upper, lower=lower)
-    return partial(case_augmenter, upper=upper, lower=lower)
-
-
-@registry.augmenters("spacy_domain_ner.case_augmenter.v2")
-def case_augmenter_v2(
-    upper: float = 0.1, lower: float = 0.1, title: float = 0.1
-) -> Callable[[Language, Example], Iterator[Example]]:
-    """The augmenter for `[corpora.train.augmenter]`, with title-case copies.
-
-    upper (float): Share of examples replaced by their upper-cased copy.
-    lower (float): Share of examples replaced by their lower-cased copy.
     title (float): Share of examples replaced by their title-cased copy (every token capitalized).
-    RETURNS (Callable[[Language, Example], Iterator[Example]]): The augmenter.
-    """
-    _check_shares(upper=upper, lower=lower, title=title)
-    return partial(case_augmenter, upper=upper, lower=lower, title=title)
-
-
-@registry.augmenters("spacy_domain_ner.case_augmenter.v3")
-def case_augmenter_v3(
-    forms: Union[str, Path], upper: float = 0.1, lower: float = 0.1, title: float = 0.0, truecased: float = 0.1
-) -> Callable[[Language, Example], Iterator[Example]]:
-    """The augmenter for `[corpora.train.augmenter]`, with truecased copies.
-
-    forms (Union[str, Path]): The case forms JSON (`python -m spacy_domain_ner mine-case-forms`
-        on the training corpus), read once when the config is resolved.
-    upper (float): Share of examples replaced by their upper-cased copy.
-    lower (float): Share of examples replaced by their lower-cased copy.
-    title (float): Share of examples replaced by their title-cased copy.
-    truecased (float): Share of examples replaced by their truecased copy (`truecased_copy`).
+    truecased (float): Share of examples replaced by their truecased copy (`truecased_copy`); needs `forms`.
+    forms (Optional[Union[str, Path]]): The case forms JSON (`python -m spacy_domain_ner mine-case-forms`
+        on the training corpus), read once when the config is resolved; None for none.
     RETURNS (Callable[[Language, Example], Iterator[Example]]): The augmenter.
     """
     _check_shares(upper=upper, lower=lower, title=title, truecased=truecased)
+    if forms is None:
+        if truecased:
+            raise ValueError("case_augmenter: a truecased share needs forms, the case forms file (mine-case-forms writes it)")
+        return partial(case_augmenter, upper=upper, lower=lower, title=title)
     path = Path(forms)
     if not path.is_file():
-        raise ValueError(f"case_augmenter.v3: {path}: no such case forms file (mine-case-forms writes it)")
+        raise ValueError(f"case_augmenter: {path}: no such case forms file (mine-case-forms writes it)")
     case_forms = srsly.read_json(path)
     check_case_forms(case_forms)
     return partial(case_augmenter, upper=upper, lower=lower, title=title, truecased=truecased, forms=case_forms)

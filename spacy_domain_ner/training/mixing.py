@@ -36,10 +36,9 @@ rng = Random(f"{seed}:{e}"):
 ratio = null reads without sampling: every legal document, then every general
 one, once, in file order (for a dev corpus scored per head).
 
-`spacy_domain_ner.MixedCorpus.v2` adds `augmenter`, as spacy.Corpus.v1 has it: each
-example of both domains goes through it (e.g. the re-cased copies of
-spacy_domain_ner.case_augmenter.v1, so that a mixed or multi-task run of the hybrid
-recipe sees the same data as the recipe itself).
+`augmenter`, as spacy.Corpus.v1 has it: each example of both domains goes through it
+(e.g. the re-cased copies of spacy_domain_ner.case_augmenter.v1, so that a mixed or
+multi-task run of the hybrid recipe sees the same data as the recipe itself).
 """
 import itertools
 import math
@@ -264,6 +263,7 @@ def mixed_corpus_v1(
     general_key: str = "general",
     label_map: Optional[Path] = None,
     limit: int = 0,
+    augmenter: Optional[Callable[[Language, Example], Iterator[Example]]] = None,
 ) -> Callable[[Language], Iterator[Example]]:
     """Legal and general documents mixed by ratio, each prepared for its head.
 
@@ -279,6 +279,8 @@ def mixed_corpus_v1(
     label_map (Optional[Path]): JSON label map for the general corpus
         (labels.py format), e.g. configs/labels/conll_to_legal.json.
     limit (int): Read at most this many docs of each corpus; 0 for all.
+    augmenter (Optional[Callable[[Language, Example], Iterator[Example]]]): A spaCy
+        augmenter (registry.augmenters) applied to the examples of both domains, or None for none.
     RETURNS (Callable[[Language], Iterator[Example]]): The reader.
     """
     if legal_path is None:
@@ -294,8 +296,11 @@ def mixed_corpus_v1(
             raise ValueError(f"MixedCorpus: ratio {ratio} asks for general examples but general_path is not set")
     if size < 0 or limit < 0:
         raise ValueError(f"MixedCorpus: size and limit must be 0 or positive, not {size} and {limit}")
+    if augmenter is not None and not callable(augmenter):
+        raise ValueError(f"MixedCorpus: augmenter must be a registered augmenter or null, not {augmenter!r}")
     return partial(
-        _read_epoch,
+        _read_epoch_augmented,
+        augmenter=augmenter,
         epochs=itertools.count(),
         legal_path=Path(legal_path),
         general_path=Path(general_path) if general_path is not None else None,
@@ -307,33 +312,3 @@ def mixed_corpus_v1(
         label_map=load_label_map(Path(label_map) if label_map is not None else None),
         limit=limit,
     )
-
-
-@registry.readers("spacy_domain_ner.MixedCorpus.v2")
-def mixed_corpus_v2(
-    *,
-    legal_path: Path,
-    general_path: Optional[Path] = None,
-    ratio: Optional[float] = 0.5,
-    size: int = 0,
-    seed: int = 0,
-    general_target: str = "spans",
-    general_key: str = "general",
-    label_map: Optional[Path] = None,
-    limit: int = 0,
-    augmenter: Optional[Callable[[Language, Example], Iterator[Example]]] = None,
-) -> Callable[[Language], Iterator[Example]]:
-    """MixedCorpus.v1 whose examples, of both domains, go through `augmenter`.
-
-    augmenter (Optional[Callable[[Language, Example], Iterator[Example]]]): A spaCy
-        augmenter (registry.augmenters), or None for none.
-    The other arguments: spacy_domain_ner.MixedCorpus.v1.
-    RETURNS (Callable[[Language], Iterator[Example]]): The reader.
-    """
-    if augmenter is not None and not callable(augmenter):
-        raise ValueError(f"MixedCorpus: augmenter must be a registered augmenter or null, not {augmenter!r}")
-    read = mixed_corpus_v1(
-        legal_path=legal_path, general_path=general_path, ratio=ratio, size=size, seed=seed,
-        general_target=general_target, general_key=general_key, label_map=label_map, limit=limit,
-    )
-    return partial(_read_epoch_augmented, augmenter=augmenter, **read.keywords)

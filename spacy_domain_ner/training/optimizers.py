@@ -13,7 +13,7 @@ listeners' pooling) gets it times `head_lr_scale`.
     @optimizers = "spacy_domain_ner.Adam.v1"
     head_lr_scale = 5.0
 
-`spacy_domain_ner.Adam.v2` adds a delayed start of the encoder ("linear probing, then fine-tuning",
+Optionally, the encoder starts late ("linear probing, then fine-tuning",
 Kumar et al. 2022): for the first `encoder_delay` steps only the heads learn on the pretrained
 encoder's features - the encoder's parameters are not updated and its Adam moments not started,
 so the gradients of a random head never reach it - then the encoder's rate rises linearly over
@@ -85,33 +85,6 @@ def adam_v1(
     learn_rate: FloatOrSeq = 0.001,
     *,
     head_lr_scale: float = 1.0,
-    L2: FloatOrSeq = 0.0,
-    beta1: FloatOrSeq = 0.9,
-    beta2: FloatOrSeq = 0.999,
-    eps: FloatOrSeq = 1e-08,
-    grad_clip: FloatOrSeq = 1.0,
-    use_averages: bool = True,
-    L2_is_weight_decay: bool = True,
-) -> Optimizer:
-    """Adam (as thinc's Adam.v1) whose non-transformer parameters learn head_lr_scale times faster.
-
-    learn_rate (float or schedule): The transformer's learning rate.
-    head_lr_scale (float): Multiplier of the learning rate for every parameter that is not a
-        PyTorch parameter (the NER heads); 1.0 is plain Adam.v1.
-    L2, beta1, beta2, eps, grad_clip, use_averages, L2_is_weight_decay: As in Adam.v1.
-    RETURNS (Optimizer): The optimizer.
-    """
-    return adam_v2(
-        learn_rate, head_lr_scale=head_lr_scale, encoder_delay=0, encoder_warmup=0, L2=L2, beta1=beta1,
-        beta2=beta2, eps=eps, grad_clip=grad_clip, use_averages=use_averages, L2_is_weight_decay=L2_is_weight_decay,
-    )
-
-
-@registry.optimizers("spacy_domain_ner.Adam.v2")
-def adam_v2(
-    learn_rate: FloatOrSeq = 0.001,
-    *,
-    head_lr_scale: float = 1.0,
     encoder_delay: int = 0,
     encoder_warmup: int = 0,
     L2: FloatOrSeq = 0.0,
@@ -122,10 +95,12 @@ def adam_v2(
     use_averages: bool = True,
     L2_is_weight_decay: bool = True,
 ) -> Optimizer:
-    """spacy_domain_ner.Adam.v1 whose encoder (the transformer's parameters) starts late.
+    """Adam (as thinc's Adam.v1) whose non-transformer parameters learn head_lr_scale times faster
+    and whose encoder (the transformer's parameters) can start late.
 
     learn_rate (float or schedule): The transformer's learning rate.
-    head_lr_scale (float): Multiplier of the learning rate for every non-transformer parameter.
+    head_lr_scale (float): Multiplier of the learning rate for every parameter that is not a
+        PyTorch parameter (the NER heads); 1.0 is plain Adam.v1.
     encoder_delay (int): Training steps during which only the heads learn (0: from the start).
     encoder_warmup (int): Steps after the delay over which the encoder's rate rises linearly to the
         schedule's value (0: at once).
