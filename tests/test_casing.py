@@ -189,7 +189,7 @@ def test_restorer_truecases_passages_in_capitals_of_ordinary_text(nlp):
     # only the passage changes in the copy; an ordinary Doc without one and a two-word run are not copied
     assert calls[-1] == ["The court agreed. Acme Corp sued the SEC in Delaware. Acme Corp won."]
     assert [d._.case_free_passages for d in docs[1:]] == [[], []]
-    restorer.passage_words = 0  # off (the default): the passage stays as it is
+    restorer.passage_words = 0  # off: the passage stays as it is
     assert [e.text for e in nlp(text).ents] == ["SEC", "Acme Corp"] and nlp(text)._.case_free_passages == []
 
 

@@ -1,3 +1,4 @@
+from collections import Counter
 import json
 
 import pytest

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 import spacy_domain_ner.cli.knowledge  # noqa: F401  (registers mine-kb and add-knowledge)
 from spacy_domain_ner.cli import app
 from spacy_domain_ner.knowledge.kb import KnowledgeEntry, KnowledgeError, parse_entry, read_kb, write_kb
-from spacy_domain_ner.knowledge.mining import merge_kb, mine_kb
+from spacy_domain_ner.corpus.labels import LabelMap
+from spacy_domain_ner.knowledge.mining import merge_kb, mine_kb, relabel_curated
 from spacy_domain_ner.knowledge.regex_guard import guard_pattern, guard_regex, validate_regex
 
 
@@ -240,6 +241,20 @@ def test_merge_kb_curated_wins_and_reports_conflicts(nlp):
     assert merged[-1].text == "Acme Corp" and report["conflicts"] == []
 
 
+def test_relabel_curated_maps_labels_and_keeps_only_the_corpus_labels():
+    curated = [KnowledgeEntry(label="BUSINESS", text="Acme", source="c:1"), KnowledgeEntry(label="COURT", text="Court", source="c:2"),
+               KnowledgeEntry(label="PERSON", text="Roe", source="c:3"), KnowledgeEntry(label="LOCATION", text="Ohio", source="c:4")]
+    label_map = LabelMap(labels={"BUSINESS": "ORG", "COURT": "ORG", "LOCATION": "LOC", "PERSON": None})
+    kept, report = relabel_curated(curated, label_map=label_map, labels={"ORG", "PARTY"})
+    assert [(e.text, e.label) for e in kept] == [("Acme", "ORG"), ("Court", "ORG")]
+    assert curated[0].label == "BUSINESS"  # the curated entries are not changed in place
+    assert report == {"entries": 4, "kept": 2, "dropped_by_map": {"PERSON": 1}, "not_in_corpus": {"LOC": 1}}
+    # the default of the workflow drops the whole curated KB; 'error' names the entry's line
+    assert relabel_curated(curated, label_map=LabelMap(unmapped="drop"), labels={"ORG"})[0] == []
+    with pytest.raises(ValueError, match="c:1: label 'BUSINESS' is not in the label map"):
+        relabel_curated(curated, label_map=LabelMap(unmapped="error"), labels={"ORG"})
+
+
 # --- CLI ----------------------------------------------------------------------------------
 
 def test_mine_kb_cli(tmp_path, nlp, corpus):
@@ -252,12 +267,44 @@ def test_mine_kb_cli(tmp_path, nlp, corpus):
     )
     assert result.exit_code == 0, result.output
     assert "1 conflicts" in result.output and "'Acme Corp' mined as BUSINESS, curated LOCATION" in result.output
+    assert "1 curated from" in result.output and "(labels as they are)" in result.output
     assert [(e.text, e.label) for e in read_kb(out)] == [("Acme Corp", "LOCATION"), ("Delaware", "LOCATION")]
     data = srsly.read_json(report)
     assert data["mined"]["kept"] == 2 and len(data["merge"]["conflicts"]) == 1
     # Without a curated KB: the mined entries only.
     result = CliRunner().invoke(app, ["mine-kb", str(docbin), "-o", str(out), "--min-count", "3"])
     assert result.exit_code == 0 and [e.label for e in read_kb(out)] == ["BUSINESS", "LOCATION"]
+    assert "2 entries mined from" in result.output and "no curated KB" in result.output
+
+
+def test_mine_kb_cli_uses_a_curated_kb_only_through_its_label_map(tmp_path, corpus):
+    """A corpus whose labels are not the curated KB's: the KB's entries reach it through the map, or not at all."""
+    renamed = LabelMap(labels={"BUSINESS": "PARTY", "LOCATION": "PLACE", "PERSON": "PLACE", "MISCELLANEOUS": None})
+    docs = []
+    for doc in corpus:
+        doc.ents = renamed.map_spans(doc.ents, context=str)[0]
+        docs.append(doc)
+    docbin = tmp_path / "train.spacy"
+    DocBin(docs=docs).to_disk(docbin)
+    curated = write_lines(tmp_path / "curated.jsonl", [{"label": "BUSINESS", "text": "Zenith Holdings"},
+                                                       {"label": "COURT", "text": "Supreme Court"}])
+    out, report = tmp_path / "kb.jsonl", tmp_path / "report.json"
+    drop_all = tmp_path / "drop_all.json"
+    drop_all.write_text('{"labels": {}, "unmapped": "drop"}', encoding="utf8")
+    result = CliRunner().invoke(app, ["mine-kb", str(docbin), "-o", str(out), "--curated", str(curated), "--curated-labels", str(drop_all)])
+    assert result.exit_code == 0, result.output
+    assert "none of the 2 curated entries" in result.output and "labels PARTY, PLACE" in result.output
+    assert {e.label for e in read_kb(out)} == {"PARTY", "PLACE"}
+    kb_map = tmp_path / "kb_map.json"
+    kb_map.write_text('{"labels": {"BUSINESS": "PARTY", "COURT": "TRIBUNAL"}, "unmapped": "drop"}', encoding="utf8")
+    result = CliRunner().invoke(app, ["mine-kb", str(docbin), "-o", str(out), "--curated", str(curated), "--curated-labels", str(kb_map),
+                                      "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    assert f"1 curated from {curated} through {kb_map} (1 left out: 1 labelled TRIBUNAL, which the corpus lacks)" in result.output
+    assert ("Zenith Holdings", "PARTY") in [(e.text, e.label) for e in read_kb(out)]
+    assert srsly.read_json(report)["curated"]["not_in_corpus"] == {"TRIBUNAL": 1}
+    result = CliRunner().invoke(app, ["mine-kb", str(docbin), "-o", str(out), "--curated-labels", str(kb_map)])
+    assert result.exit_code == 1 and "give it with --curated" in result.output
 
 
 def test_mine_kb_cli_errors(tmp_path, corpus):

@@ -12,24 +12,36 @@ ROOT = Path(__file__).parent.parent
 pytestmark = pytest.mark.slow
 
 
+PROJECT_FILES = ("project.yml", "configs", "assets", "spacy_domain_ner", "setup.cfg", "pyproject.toml", "README.md")
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+# Labels that nothing in the project names: the product must not assume E-NER's.
+CUSTOM = {"BUSINESS": "Obligor", "GOVERNMENT": "Regulator", "LOCATION": "Venue", "LEGISLATION/ACT": "Statute"}
+
+
+def copy_project(workdir: Path) -> Path:
+    # setup.cfg, pyproject.toml and README.md: the package command builds the plugin wheel from the project
+    for name in PROJECT_FILES:
+        source = ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, workdir / name, **(
+            {"ignore": shutil.ignore_patterns("__pycache__")} if source.is_dir() else {}))
+    return workdir
+
+
+def run_workflow(workdir: Path, workflow: str, *options: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "spacy", "project", "run", workflow, str(workdir), *options],
+                            capture_output=True, text=True, env=ENV, cwd=workdir)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return result
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    """Run `spacy project run all` once, on a copy of the project, with a short training."""
-    workdir = tmp_path_factory.mktemp("project")
-    # setup.cfg, pyproject.toml and README.md: the package command builds the plugin wheel from the project
-    for name in ("project.yml", "configs", "assets", "spacy_domain_ner", "setup.cfg", "pyproject.toml", "README.md"):
-        source = ROOT / name
-        copy = shutil.copytree if source.is_dir() else shutil.copy
-        copy(source, workdir / name)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    result = subprocess.run(
-        [sys.executable, "-m", "spacy", "project", "run", "all", str(workdir),
-         "--vars.max_steps", "30", "--vars.eval_frequency", "15", "--vars.news_max_steps", "10", "--vars.news_eval_frequency", "10",
-         "--vars.warmup_steps", "3",
-         "--vars.package_int8", "true"],
-        capture_output=True, text=True, env=env, cwd=workdir,
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    """Run `spacy project run all` once, on a copy of the project, with a short training and the curated
+    KB through its E-NER label map (the sample has E-NER's labels)."""
+    workdir = copy_project(tmp_path_factory.mktemp("project"))
+    result = run_workflow(workdir, "all", "--vars.max_steps", "30", "--vars.eval_frequency", "15", "--vars.warmup_steps", "3",
+                          "--vars.kb_labels", "configs/labels/identity.json")
+    workdir.joinpath("all.log").write_text(result.stdout, encoding="utf8")
     return workdir
 
 
@@ -54,14 +66,19 @@ def test_metrics_written(project):
     assert 0.0 <= srsly.read_json(project / "metrics" / "fusion.json")["ents_f"] <= 1.0
 
 
-def test_cross_domain_report(project):
-    for name in ("news_on_news", "news_on_legal", "legal_on_legal", "legal_on_news", "fusion_on_legal"):
-        metrics = srsly.read_json(project / "metrics" / f"{name}.json")
-        assert set(metrics["ents_per_type"]) <= {"PER", "ORG", "LOC", "MISC"}, name
-    assert "robustness" in srsly.read_json(project / "metrics" / "legal_on_legal.json")
+def test_the_knowledge_step_says_what_it_used(project):
+    log = (project / "all.log").read_text(encoding="utf8")
+    # the curated KB reached the pipeline through the label map given, and the step says so in one line
+    assert "curated from assets/knowledge/legal_kb.jsonl through configs/labels/identity.json" in log
+    assert srsly.read_json(project / "corpus" / "kb" / "report.json")["curated"]["kept"] > 200
+
+
+def test_product_report(project):
+    # the product's report: its own model, no news model, no cross-domain step in `all`
+    assert not (project / "metrics" / "news_on_news.json").exists() and not (project / "training" / "news").exists()
     report_dir = project / "reports" / "legal_ner"
     report = (report_dir / "report.md").read_text()
-    assert "news" in report and "legal" in report
+    assert "legal" in report and "fusion" in report
     pngs = list(report_dir.glob("*.png"))
     assert pngs and all(p.read_bytes().startswith(b"\x89PNG") for p in pngs)
     assert all(p.name in report for p in pngs)
@@ -69,6 +86,60 @@ def test_cross_domain_report(project):
     calibration = srsly.read_json(project / "metrics" / "calibration" / "fusion.json")
     assert 0.0 <= calibration["cross_validated"]["ece"] <= 1.0
     assert "<html" in (report_dir / "predictions.html").read_text().lower()
+
+
+def _custom_jsonl(path: Path) -> Path:
+    """The legal sample as a team's doccano export with four labels of its own (the others not annotated)."""
+    records = []
+    for record in srsly.read_jsonl(ROOT / "assets" / "legal_sample.jsonl"):
+        spans = [[start, end, CUSTOM[label]] for start, end, label in record["label"] if label in CUSTOM]
+        records.append({"text": record["text"], "label": spans})
+    srsly.write_jsonl(path, records)
+    return path
+
+
+def _custom_conll(path: Path) -> Path:
+    """The same as CoNLL columns (IOB2, one -DOCSTART- per record)."""
+    import spacy
+    from spacy.training import offsets_to_biluo_tags, biluo_to_iob
+
+    nlp = spacy.blank("en")
+    lines = []
+    for record in srsly.read_jsonl(_custom_jsonl(path.with_suffix(".jsonl"))):
+        doc = nlp.make_doc(record["text"])
+        tags = biluo_to_iob(offsets_to_biluo_tags(doc, [tuple(span) for span in record["label"]]))
+        lines += ["-DOCSTART- -X- O O", ""]
+        lines += [f"{token.text} X X {tag}" for token, tag in zip(doc, tags) if not token.is_space] + [""]
+    path.write_text("\n".join(lines) + "\n", encoding="utf8")
+    return path
+
+
+def _load_wheel(workdir: Path, name: str, text: str) -> str:
+    """Install the model wheel alone into a folder and load it from there in a fresh process."""
+    wheel = next((workdir / "packages" / f"en_{name}-0.1.0" / "dist").glob(f"en_{name}-*.whl"))
+    target = workdir / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)], check=True)
+    check = (f"import spacy\nnlp = spacy.load('en_{name}')\ndoc = nlp({text!r})\n"
+             "print(sorted(nlp.get_pipe('ner').labels), [(e.text, e.label_, round(e._.confidence, 3)) for e in doc.ents])\n")
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=workdir,
+                            env={**ENV, "PYTHONPATH": str(target)})
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stdout
+
+
+@pytest.mark.parametrize("make_corpus", [_custom_jsonl, _custom_conll], ids=["jsonl", "conll"])
+def test_a_corpus_with_its_own_labels_ends_in_a_wheel_that_loads(tmp_path, make_corpus):
+    """Only the corpus path is given: no E-NER label map, KB or news corpus may be needed."""
+    workdir = copy_project(tmp_path / "project")
+    corpus = make_corpus(tmp_path / "team_corpus.conll")
+    result = run_workflow(workdir, "all", "--vars.train", str(corpus), "--vars.name", "team_ner", "--vars.max_steps", "6",
+                          "--vars.eval_frequency", "3", "--vars.warmup_steps", "1")
+    assert "none of the" in result.stdout and "curated entries" in result.stdout  # the E-NER KB is left out, and said so
+    labels = set(srsly.read_json(workdir / "corpus" / "kb" / "report.json")["labels"])
+    assert labels <= set(CUSTOM.values()) and len(labels) >= 3
+    assert set(srsly.read_json(workdir / "metrics" / "fusion.json")["ents_per_type"]) <= set(CUSTOM.values())
+    out = _load_wheel(workdir, "team_ner", "Zenith Capital LLC filed with the Securities and Exchange Commission in Delaware.")
+    assert all(label in out for label in labels), out
 
 
 def test_wheels_install_alone_and_load_offline_in_fresh_venv(project, tmp_path):
@@ -110,36 +181,42 @@ def test_wheels_install_alone_and_load_offline_in_fresh_venv(project, tmp_path):
         "mixed = nlp('This Agreement is made by THE SECURITIES AND EXCHANGE COMMISSION today.')\n"
         "assert mixed._.case_free is None and mixed._.case_free_passages == [(5, 10)], mixed._.case_free_passages\n"
         "assert ('SECURITIES AND EXCHANGE COMMISSION', 'GOVERNMENT') in [(e.text, e.label_) for e in mixed.ents], mixed.ents\n"
+        # int8 and batch-invariant: a text's entities do not depend on the texts that share its batch
+        "import json\ntexts = [json.loads(line)['text'][:1500] for line in open(%r, encoding='utf8')][:12]\n"
+        "alone = [[(e.start_char, e.end_char, e.label_) for e in nlp(t).ents] for t in texts]\n"
+        "for size in (3, 8):\n"
+        "    batched = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(texts, batch_size=size)]\n"
+        "    assert batched == alone, size\n"
         "print(nlp.meta['name'], sorted(nlp.get_pipe('ner').labels))\n"
-    )
+    ) % str(ROOT / "assets" / "legal_raw_sample.jsonl")
     env = {"PATH": os.environ["PATH"], "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HOME": str(tmp_path)}
     result = subprocess.run([str(python), "-c", check], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-4000:]
     assert result.stdout.startswith("legal_ner ") and "COURT" in result.stdout
 
 
-def test_multitask_and_mixed_variants_run_from_the_workflow(project):
+def test_the_study_runs_beside_the_product(project):
+    """The study workflow: the news model and the gap, and every cure, next to the product's model
+    (the same settings, so the product's steps are not rerun)."""
     import spacy
 
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    result = subprocess.run(
-        [sys.executable, "-m", "spacy", "project", "run", "multitask", str(project),
-         "--vars.max_steps", "6", "--vars.eval_frequency", "3", "--vars.warmup_steps", "1"],
-        capture_output=True, text=True, env=env, cwd=project,
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    for name in ("multitask", "mixed"):
+    result = run_workflow(project, "study", "--vars.max_steps", "30", "--vars.eval_frequency", "15", "--vars.warmup_steps", "3",
+                          "--vars.kb_labels", "configs/labels/identity.json", "--vars.news_max_steps", "10",
+                          "--vars.news_eval_frequency", "10", "--vars.pretrain_steps", "2")
+    assert "Skipping 'train': nothing changed" in result.stdout
+    for name in ("news_on_news", "news_on_legal", "legal_on_legal", "legal_on_news", "fusion_on_legal"):
+        metrics = srsly.read_json(project / "metrics" / f"{name}.json")
+        assert set(metrics["ents_per_type"]) <= {"PER", "ORG", "LOC", "MISC"}, name
+    assert "robustness" in srsly.read_json(project / "metrics" / "legal_on_legal.json")
+    for name in ("legal_cnn", "adversarial", "dapt", "multitask", "mixed"):
         assert 0.0 <= srsly.read_json(project / "metrics" / f"{name}.json")["ents_f"] <= 1.0, name
     multitask = spacy.load(project / "training" / "multitask" / "model-best")
     assert {"transformer", "ner", "general_ner"} <= set(multitask.pipe_names)
     doc = multitask("The Securities and Exchange Commission sued Acme Holdings in New York.")
     assert "general" in doc.spans  # the general head writes its own key, never doc.ents
     assert "general_ner" not in spacy.load(project / "training" / "mixed" / "model-best").pipe_names
-    # the report puts the variants next to the legal model: their metrics are its deps, no --force needed
-    subprocess.run([sys.executable, "-m", "spacy", "project", "run", "report", str(project)],
-                   capture_output=True, text=True, env=env, cwd=project, check=True)
-    report = (project / "reports" / "legal_ner" / "report.md").read_text()
-    assert "multitask" in report and "mixed" in report
+    report = (project / "reports" / "legal_ner_study" / "report.md").read_text()
+    assert "news" in report and "multitask" in report and "mixed" in report and "adversarial" in report
 
 
 # Outputs of a simulated run: a path with a suffix is a file, one without a folder (model-best, reports/<name>).
@@ -181,20 +258,23 @@ def test_reruns_exactly_the_commands_a_change_reaches(tmp_path):
 
     assert run_all() == config["workflows"]["all"]
     assert run_all() == []
-    downstream_of_training = ["evaluate", "evaluate-cross", "knowledge", "calibrate", "report", "package"]
+    downstream_of_training = ["evaluate", "knowledge", "calibrate", "report", "package"]
+    # a subpackage is one dep: a change anywhere in evaluation/ reruns every step that scores
+    scoring = ["evaluate", "knowledge", "calibrate", "report", "package"]
     for touched, expected in (
-        ("spacy_domain_ner/evaluation/report.py", ["report", "package"]),  # the plugin wheel holds every module
-        ("spacy_domain_ner/models/bucketing.py", ["train", "train-news", *downstream_of_training]),
-        ("configs/ner_trf.cfg", ["train", "train-news", *downstream_of_training]),
-        ("assets/news_sample.jsonl", ["convert-news", "train-news", "evaluate-cross", "knowledge", "calibrate", "report", "package"]),
-        ("configs/labels/ener_to_conll.json", ["evaluate-cross", "knowledge", "calibrate", "report", "package"]),
+        ("spacy_domain_ner/evaluation/report.py", scoring),
+        ("spacy_domain_ner/models/bucketing.py", ["train", *downstream_of_training]),
+        ("configs/ner_hybrid.cfg", ["train", *downstream_of_training]),
+        ("configs/ner_cnn.cfg", []),  # a study variant
+        ("assets/news_sample.jsonl", []),  # the study's corpus
+        ("configs/labels/ener_to_conll.json", []),
         ("assets/knowledge/legal_kb.jsonl", ["knowledge", "calibrate", "report", "package"]),
-        ("spacy_domain_ner/evaluation/calibration.py", ["calibrate", "report", "package"]),
+        ("spacy_domain_ner/annotation/runner.py", ["package"]),  # the plugin wheel holds every module
     ):
         with (tmp_path / touched).open("a", encoding="utf8") as file:
             file.write("\n")
         assert sorted(run_all()) == sorted(expected), touched
         assert run_all() == [], touched
-    # a variant of another workflow writes its metrics: the report (which lists every variant) is stale
+    # a study variant writes its metrics: the product's report does not read them
     (tmp_path / "metrics" / "mixed.json").write_text('{"ents_f": 0.5}')
-    assert run_all() == ["report"]
+    assert run_all() == []

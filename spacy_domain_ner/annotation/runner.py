@@ -50,9 +50,10 @@ record, the ids before it and the settings, so a resumed run writes the same byt
 uninterrupted one with the same batch size (a resumed run restarts at a batch boundary, so its
 batches are the same), and whatever the batch size, process count or engine when the pipeline's
 output for a text does not depend on the other texts of its batch. A transformer pipeline
-quantized to int8 at load is not such a pipeline: dynamic quantization scales the activations of
-the whole batch, so 21 of the 510 CUAD contracts (7 of 99,521 entities) came out differently with
-batches of 8 and of 16 (docs/BENCHMARKS.md).
+quantized to int8 at load is such a pipeline too (`spacy_domain_ner.models.int8`: a scale per word
+piece, spans padded to a length of their own); with torch's per-tensor dynamic quantization, used
+before, 21 of the 510 CUAD contracts (7 of 99,521 entities) came out differently with batches of
+8 and of 16 (docs/BENCHMARKS.md).
 
 Resume requires the same settings and the same, unchanged input (path, size, mtime, first
 64 KiB); batch size, process count and engine may change.

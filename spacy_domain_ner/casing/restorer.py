@@ -87,7 +87,7 @@ class CaseRestorer:
     """Annotates Docs without case signal through truecased copies (see the module docstring)."""
 
     def __init__(self, nlp: Language, name: str, *, min_share: float, unknown: str,
-                 kinds: Sequence[str] = CASE_KINDS, passage_words: int = 0, entity_pass: bool = False) -> None:
+                 kinds: Sequence[str] = CASE_KINDS, passage_words: int = 2, entity_pass: bool = False) -> None:
         check_min_share(min_share)
         check_unknown(unknown)
         if not kinds or set(kinds) - set(CASE_KINDS):
@@ -221,7 +221,7 @@ class CaseRestorer:
 
 
 @Language.factory("case_restorer", assigns=["doc.ents", "doc.spans"],
-                  default_config={"min_share": 0.99, "unknown": "auto", "kinds": list(CASE_KINDS), "passage_words": 0,
+                  default_config={"min_share": 0.99, "unknown": "auto", "kinds": list(CASE_KINDS), "passage_words": 2,
                                   "entity_pass": False})
 def make_case_restorer(nlp: Language, name: str, min_share: float, unknown: str, kinds: List[str],
                        passage_words: int, entity_pass: bool = False) -> CaseRestorer:
@@ -246,7 +246,7 @@ def make_case_restorer(nlp: Language, name: str, min_share: float, unknown: str,
 
 
 def add_case_restorer(nlp: Language, *, forms: CaseForms, name: str = "case_restorer", min_share: float = 0.99,
-                      unknown: str = "auto", kinds: Sequence[str] = CASE_KINDS, passage_words: int = 0,
+                      unknown: str = "auto", kinds: Sequence[str] = CASE_KINDS, passage_words: int = 2,
                       entity_pass: bool = False) -> CaseRestorer:
     """Add the restorer last to a trained pipeline (replacing one of the same name).
 

@@ -54,7 +54,7 @@ def corpus_cli(
     output_dir: Path = typer.Option(..., "--output", "-o", help="Directory for train.spacy, dev.spacy and test.spacy"),
     dev: List[Path] = typer.Option([], "--dev", help="Dev corpus file; without one the training corpus is split"),
     test: List[Path] = typer.Option([], "--test", help="Test corpus file (needs --dev)"),
-    split: str = typer.Option("0.8,0.1,0.1", "--split", help="Document-level split fractions used when no --dev is given"),
+    split: str = typer.Option("0.7,0.15,0.15", "--split", help="Document-level split fractions used when no --dev is given"),
     seed: int = typer.Option(0, "--seed", help="Seed of the split"),
     file_format: str = typer.Option("auto", "--format", "-f", help="auto, ener, conll, jsonl or labelstudio"),
     scheme: str = typer.Option("auto", "--scheme", help="Tag scheme of token formats: auto, iob1, iob2, io, biluo, iobes"),

@@ -21,7 +21,7 @@ def evaluate_cli(
     perturbations: Optional[str] = typer.Option(None, "--perturbations", help="Comma-separated perturbations of --robustness (default: all), e.g. upper,lower,title"),
     batch_size: int = typer.Option(64, "--batch-size", "-b", help="Batch size of nlp.pipe"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for CPU"),
-    quantize: Optional[bool] = typer.Option(None, "--quantize/--no-quantize", help="--quantize: load the transformer int8 (CPU), --no-quantize: float32, whatever its config says; default: as the config says (TransformerModel.v3 quantize)"),
+    quantize: Optional[bool] = typer.Option(None, "--quantize/--no-quantize", help="--quantize: load the transformer int8 (CPU), --no-quantize: float32, whatever its config says; default: as the config says (TransformerModel.v1 quantize)"),
     n_errors: int = typer.Option(20, "--n-errors", help="Errors to sample into the report"),
     seed: int = typer.Option(0, "--seed", help="Seed of the error sample, the perturbations and the bootstrap"),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Resamples of the F1's 95% interval over source documents (doc_id); 0: none"),

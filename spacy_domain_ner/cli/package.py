@@ -13,14 +13,18 @@ def package_cli(
     name: str = typer.Option(..., "--name", "-n", help="Package name without the language prefix, e.g. legal_ner"),
     version: str = typer.Option(..., "--version", "-v", help="Package version"),
     source: Path = typer.Option(Path("."), "--source", help="Source tree of spacy-domain-ner (setup.cfg, spacy_domain_ner/)"),
-    int8: str = typer.Option("false", "--int8", metavar="true|false", help="true: the package quantizes its transformer to int8 when loaded (CPU); weights stay float"),
+    int8: str = typer.Option("true", "--int8", metavar="true|false", help="true: the package quantizes its transformer to int8 when loaded (CPU, batch-invariant); weights stay float. A pipeline without a transformer is packaged as it is"),
 ) -> None:
     """Build the model wheel and the plugin wheel into one folder: `pip install DIST/*.whl` installs both,
     with spacy-domain-ner pinned to exactly the wheel shipped next to the model."""
+    from ..models.quantize import pipeline_config
     from ..packaging import package_pipeline
 
     try:
         quantize = "qint8" if true_or_false(int8, "--int8") else None
+        components = pipeline_config(model).get("components", {}).values() if model.is_dir() else []
+        if quantize and not any(component.get("factory") == "transformer" for component in components):
+            quantize = None  # nothing to quantize (a CNN pipeline): the default must still package it
         wheels = package_pipeline(model, output_dir, name=name, version=version, source=source, quantize=quantize)
     except (RuntimeError, ValueError) as err:
         fail(err)

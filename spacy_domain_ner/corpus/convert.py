@@ -104,15 +104,29 @@ def split_documents(
     if len(set(doc_ids)) != len(doc_ids):
         raise ValueError("document ids must be unique to split by document")
     ordered = sorted(doc_ids, key=lambda d: hashlib.sha256(f"{seed}:{d}".encode("utf8")).hexdigest())
-    bounds, total = [], 0.0
+    counts, total, previous = [], 0.0, 0
     for fraction in fractions:
         total += fraction
-        bounds.append(round(total * len(ordered)))
+        bound = round(total * len(ordered))
+        counts.append(bound - previous)
+        previous = bound
+    # A corpus of a few long documents (FIN5: 5 loan agreements) would round a part with a positive
+    # fraction down to no document, and train with an empty dev set: each such part gets one, from the largest.
+    names = SPLIT_NAMES[: len(fractions)]
+    for index, fraction in enumerate(fractions):
+        if fraction > 0 and counts[index] == 0:
+            largest = max(range(len(counts)), key=lambda i: counts[i])
+            if counts[largest] < 2:
+                wanted = [name for name, f in zip(names, fractions) if f > 0]
+                raise ValueError(f"cannot split {len(ordered)} document(s) into {', '.join(wanted)} by document: "
+                                 "give the dev (and test) corpus as files, or more documents")
+            counts[largest] -= 1
+            counts[index] = 1
     assignment, start = {}, 0
-    for name, end in zip(SPLIT_NAMES, bounds):
-        for doc_id in ordered[start:end]:
+    for name, count in zip(names, counts):
+        for doc_id in ordered[start:start + count]:
             assignment[doc_id] = name
-        start = end
+        start += count
     return assignment
 
 
@@ -193,7 +207,7 @@ def convert(
 
 def convert_corpus(
     *, train: Sequence[Path], output_dir: Path, dev: Sequence[Path] = (), test: Sequence[Path] = (),
-    split: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0, file_format: str = "auto", scheme: str = "auto",
+    split: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0, file_format: str = "auto", scheme: str = "auto",
     label_map: Optional[LabelMap] = None, n_sents: int = 10, lang: str = "en", text_key: str = "text",
     natural_spacing: bool = True,
 ) -> Dict[Path, Dict[str, Any]]:

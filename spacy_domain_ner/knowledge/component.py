@@ -50,7 +50,7 @@ class LegalKnowledge:
     """Pipeline component that adds KB matches to `doc.ents` (see the module docstring)."""
 
     def __init__(
-        self, nlp: Language, name: str = "legal_knowledge", *, mode: str = "fill", case_sensitive: bool = True,
+        self, nlp: Language, name: str = "legal_knowledge", *, mode: str = "override", case_sensitive: bool = True,
         max_regex_chars: int = 100, trusted_precision: float = 0.9, spans_key: Optional[str] = None,
         link: bool = True, curated_confidence: float = 0.95,
     ) -> None:
@@ -252,7 +252,7 @@ def check_settings(*, mode: str, max_regex_chars: int, trusted_precision: float)
 @Language.factory(
     "legal_knowledge",
     default_config={
-        "mode": "fill", "case_sensitive": True, "max_regex_chars": 100, "trusted_precision": 0.9, "spans_key": None,
+        "mode": "override", "case_sensitive": True, "max_regex_chars": 100, "trusted_precision": 0.9, "spans_key": None,
         "link": True, "curated_confidence": 0.95,
     },
 )
@@ -268,7 +268,7 @@ def make_legal_knowledge(
 
 
 def add_knowledge(
-    nlp: Language, *, kb_path: Union[str, Path], mode: str = "fill", name: str = "legal_knowledge",
+    nlp: Language, *, kb_path: Union[str, Path], mode: str = "override", name: str = "legal_knowledge",
     exclude_groups: Sequence[str] = DEFAULT_EXCLUDED_GROUPS, case_sensitive: bool = True, max_regex_chars: int = 100,
     trusted_precision: float = 0.9, spans_key: Optional[str] = None, strict_labels: bool = True,
     link: bool = True, curated_confidence: float = 0.95,

@@ -1,11 +1,13 @@
 """Mining a KB from annotated Docs (frequent, unambiguous entity strings) and merging it into a curated one."""
+import dataclasses
 from collections import Counter, defaultdict
-from typing import Any, Dict, Iterable, List, Sequence, Tuple
+from typing import Any, Collection, Dict, Iterable, List, Sequence, Tuple
 
 from spacy.language import Language
 from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
 
+from ..corpus.labels import LabelMap
 from .kb import KnowledgeEntry
 from .matcher import KnowledgeMatcher
 
@@ -130,3 +132,39 @@ def merge_kb(
                 }
             )
     return merged, {"curated": len(curated), "mined": len(mined), "duplicates": duplicates, "conflicts": conflicts}
+
+
+def relabel_curated(
+    entries: Sequence[KnowledgeEntry], *, label_map: LabelMap, labels: Collection[str]
+) -> Tuple[List[KnowledgeEntry], Dict[str, Any]]:
+    """Map a curated KB's labels onto a corpus's labels, keeping only entries the corpus can use.
+
+    A curated KB is written for one label set (the shipped one for E-NER's): its entries reach a
+    pipeline with other labels only through a label map, and an entry whose mapped label the
+    corpus does not annotate is left out (the NER could never have predicted it).
+
+    entries (Sequence[KnowledgeEntry]): The curated entries.
+    label_map (LabelMap): From the KB's labels to the corpus's; a label mapped to null is dropped.
+    labels (Collection[str]): The labels of the corpus (and so of the trained NER).
+    RETURNS (Tuple[List[KnowledgeEntry], Dict[str, Any]]): The relabelled entries kept, and a report:
+        `entries`, `kept`, `dropped_by_map` and `not_in_corpus` (counts per label).
+    """
+    kept: List[KnowledgeEntry] = []
+    dropped_by_map: Counter = Counter()
+    not_in_corpus: Counter = Counter()
+    for entry in entries:
+        try:
+            target = label_map.map(entry.label)
+        except ValueError as err:
+            raise ValueError(f"{entry.source or 'curated KB'}: {err}") from None
+        if target is None:
+            dropped_by_map[entry.label] += 1
+        elif target not in labels:
+            not_in_corpus[target] += 1
+        else:
+            kept.append(dataclasses.replace(entry, label=target))
+    report = {
+        "entries": len(entries), "kept": len(kept),
+        "dropped_by_map": dict(sorted(dropped_by_map.items())), "not_in_corpus": dict(sorted(not_in_corpus.items())),
+    }
+    return kept, report

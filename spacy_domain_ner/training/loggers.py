@@ -1,7 +1,8 @@
 """Training loggers.
 
-`spacy_domain_ner.ConsoleLogger.v1` is spaCy's console logger (ConsoleLogger.v2,
-whose `progress_bar = false` matches v1) plus one loss column per trainable
+`spacy_domain_ner.ConsoleLogger.v1` is spaCy's console logger (its table) plus the training's
+progress between evaluations (`progress.py`: steps done of max_steps, words/s, time left) and
+one loss column per trainable
 component for the adversarial pass ("Loss adv_ner"), when adversarial training
 (`spacy_domain_ner.adversarial_training.v1`) wraps the pipeline. spaCy's logger
 only prints the losses of trainable pipes, so it is shown a view of the
@@ -28,6 +29,7 @@ from wasabi import Printer
 
 from .adversarial.settings import adversarial_loss_key
 from .adversarial.update import get_adversarial_state
+from .progress import TrainingProgress
 
 LogStep = Callable[[Optional[Dict[str, Any]]], None]
 
@@ -35,21 +37,27 @@ LogStep = Callable[[Optional[Dict[str, Any]]], None]
 @registry.loggers("spacy_domain_ner.ConsoleLogger.v1")
 def console_logger_v1(
     *,
-    progress_bar: bool = False,
+    progress_bar: bool = True,
+    progress_interval: float = 60.0,
     console_output: bool = True,
     output_file: Optional[Path] = None,
 ) -> Callable[..., Tuple[LogStep, Callable[[], None]]]:
-    """spaCy's console logger, with the adversarial losses as their own columns.
+    """spaCy's console logger with the training's progress, and the adversarial losses as their own columns.
 
-    progress_bar (bool): Show a progress bar until the next evaluation.
-    console_output (bool): Print the table.
+    progress_bar (bool): On a terminal, a bar over all steps (steps done of max_steps, words/s, time left).
+    progress_interval (float): Off a terminal (a log file), a progress line at most every this many
+        seconds; 0: none.
+    console_output (bool): Print the table (and the progress).
     output_file (Optional[Path]): Also write one JSON line per evaluation.
     RETURNS (Callable): The logger setup function spaCy's training loop calls.
     """
+    if progress_interval < 0:
+        raise ValueError(f"progress_interval must be >= 0, not {progress_interval}")
     base = registry.get("loggers", "spacy.ConsoleLogger.v2")(
-        progress_bar=progress_bar, console_output=console_output, output_file=None
+        progress_bar=False, console_output=console_output, output_file=None
     )
-    return partial(setup_console_logger, base=base, output_file=output_file)
+    return partial(setup_console_logger, base=base, output_file=output_file,
+                   progress_bar=progress_bar and console_output, progress_interval=progress_interval if console_output else 0.0)
 
 
 class _LossColumn:
@@ -92,14 +100,18 @@ def setup_console_logger(
     *,
     base: Callable[..., Tuple[LogStep, Callable[[], None]]],
     output_file: Optional[Path] = None,
+    progress_bar: bool = False,
+    progress_interval: float = 0.0,
 ) -> Tuple[LogStep, Callable[[], None]]:
-    """Set up spaCy's console logger over the pipeline view, and the JSONL log.
+    """Set up spaCy's console logger over the pipeline view, the progress and the JSONL log.
 
     nlp (Language): The pipeline being trained.
     stdout (IO): Where the table goes.
     stderr (IO): Where the progress bar goes.
     base (Callable): spaCy's logger setup function.
     output_file (Optional[Path]): The JSONL log (see the module docstring); replaced if it exists.
+    progress_bar (bool): A bar on stderr when it is a terminal.
+    progress_interval (float): Otherwise a line on stdout at most every this many seconds (0: none).
     RETURNS (Tuple[LogStep, Callable[[], None]]): log_step and finalize.
     """
     if output_file:  # before the table header, where spaCy's logger says it
@@ -111,6 +123,12 @@ def setup_console_logger(
     else:
         log_step, finalize = base(_PipelineView(nlp, columns), stdout, stderr)
         log_step = partial(_log_with_defaults, log_step=log_step, columns=columns)
+    if progress_bar or progress_interval:
+        bar = progress_bar and bool(getattr(stderr, "isatty", lambda: False)())
+        progress = TrainingProgress(total=int(nlp.config["training"]["max_steps"] or 0), stream=stderr if bar else stdout,
+                                    interval=progress_interval, bar=bar)
+        log_step, finalize = (partial(_log_with_progress, log_step=log_step, progress=progress),
+                              partial(_finalize_with_progress, finalize=finalize, progress=progress))
     if not output_file:
         return log_step, finalize
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -158,3 +176,13 @@ def _log_with_defaults(
         losses.update(info["losses"])
         info = {**info, "losses": losses}
     log_step(info)
+
+
+def _log_with_progress(info: Optional[Dict[str, Any]], *, log_step: LogStep, progress: TrainingProgress) -> None:
+    log_step(info)
+    progress.update(info)
+
+
+def _finalize_with_progress(*, finalize: Callable[[], None], progress: TrainingProgress) -> None:
+    progress.close()
+    finalize()
