@@ -148,7 +148,8 @@ def measure(model: str, inputs: Dict[str, List[str]], *, modes: List[str], batch
                 reference = alone
             elif reference is not None:  # batch size 1 against batch size 1
                 row["entities_differ_from_float32"] = sum(a[0] != r[0] for a, r in zip(alone, reference))
-                row["relative_error_vs_float32"] = round(float(numpy.mean([relative_error(a[1], r[1]) for a, r in zip(alone, reference)])), 5)
+                errors = [relative_error(a[1], r[1]) for a, r in zip(alone, reference)]
+                row["relative_error_vs_float32"] = round(float(numpy.mean(errors)), 5)
         speeds: Dict[str, List[float]] = {mode: [] for mode in modes}
         for _ in range(repeats):
             for mode, nlp in pipelines.items():

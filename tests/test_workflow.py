@@ -19,6 +19,7 @@ CUSTOM = {"BUSINESS": "Obligor", "GOVERNMENT": "Regulator", "LOCATION": "Venue",
 
 
 def copy_project(workdir: Path) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
     # setup.cfg, pyproject.toml and README.md: the package command builds the plugin wheel from the project
     for name in PROJECT_FILES:
         source = ROOT / name
@@ -90,6 +91,7 @@ def test_product_report(project):
 
 def _custom_jsonl(path: Path) -> Path:
     """The legal sample as a team's doccano export with four labels of its own (the others not annotated)."""
+    path = path.with_suffix(".jsonl")
     records = []
     for record in srsly.read_jsonl(ROOT / "assets" / "legal_sample.jsonl"):
         spans = [[start, end, CUSTOM[label]] for start, end, label in record["label"] if label in CUSTOM]
@@ -104,8 +106,9 @@ def _custom_conll(path: Path) -> Path:
     from spacy.training import offsets_to_biluo_tags, biluo_to_iob
 
     nlp = spacy.blank("en")
+    path = path.with_suffix(".conll")
     lines = []
-    for record in srsly.read_jsonl(_custom_jsonl(path.with_suffix(".jsonl"))):
+    for record in srsly.read_jsonl(_custom_jsonl(path)):
         doc = nlp.make_doc(record["text"])
         tags = biluo_to_iob(offsets_to_biluo_tags(doc, [tuple(span) for span in record["label"]]))
         lines += ["-DOCSTART- -X- O O", ""]
@@ -131,7 +134,7 @@ def _load_wheel(workdir: Path, name: str, text: str) -> str:
 def test_a_corpus_with_its_own_labels_ends_in_a_wheel_that_loads(tmp_path, make_corpus):
     """Only the corpus path is given: no E-NER label map, KB or news corpus may be needed."""
     workdir = copy_project(tmp_path / "project")
-    corpus = make_corpus(tmp_path / "team_corpus.conll")
+    corpus = make_corpus(tmp_path / "team_corpus")
     result = run_workflow(workdir, "all", "--vars.train", str(corpus), "--vars.name", "team_ner", "--vars.max_steps", "6",
                           "--vars.eval_frequency", "3", "--vars.warmup_steps", "1")
     assert "none of the" in result.stdout and "curated entries" in result.stdout  # the E-NER KB is left out, and said so

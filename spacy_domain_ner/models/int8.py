@@ -8,7 +8,7 @@ per output channel:
 
     y[i, j] = float32(sum_k xq[i, k] * wq[j, k]) * sx[i] * sw[j] + b[j]
 
-The sum is an exact int32 product (`torch._int_mm`, oneDNN's VNNI kernels on CPU), and every
+The sum is an exact int32 product (`torch._int_mm`, oneDNN on CPU), and every
 other step is an elementwise or max operation on the row alone, so a row's output is bitwise the
 same whatever the other rows of the batch and however the batch is split across threads.
 
@@ -29,7 +29,7 @@ from typing import Any, Dict, Iterable, List, Optional
 import torch
 
 # Activations and weights are quantized symmetrically to [-127, 127]: no zero points to
-# correct for, and -128 left out so that negating a value never overflows.
+# correct for, and a value and its negation get opposite codes.
 QMAX = 127.0
 
 
@@ -76,8 +76,8 @@ class Int8Linear(torch.nn.Module):
             return x.new_zeros((*x.shape[:-1], self.out_features))
         scale = row_scales(rows)
         out = torch._int_mm(quantize_rows(rows, scale), self.weight_t).to(torch.float32)
-        # Separate in-place multiplies and add, no fused multiply-add: a fused op may round
-        # differently in its vectorized body and its scalar tail, i.e. by position in the batch.
+        # Separate multiplies and add rather than a fused op: each is one correctly rounded IEEE
+        # operation, so an element gets the same bits wherever it lies in the tensor.
         out.mul_(scale)
         out.mul_(self.weight_scale)
         if self.bias is not None:
