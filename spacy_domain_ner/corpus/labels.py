@@ -53,6 +53,18 @@ class LabelMap:
             return None
         raise ValueError(f"label {label!r} is not in the label map (its 'unmapped' setting is 'error')")
 
+    def map_at(self, label: str, *, where: str) -> Optional[str]:
+        """Map one label; an unmapped label's error (under 'unmapped': 'error') says where it was.
+
+        label (str): The source label.
+        where (str): Where the label was (a file and line, a document), prefixed to the error.
+        RETURNS (Optional[str]): The target label, or None when the label is dropped.
+        """
+        try:
+            return self.map(label)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+
     def map_spans(self, spans: Iterable[Span], *, context: Callable[[Span], str]) -> Tuple[List[Span], List[Span]]:
         """Map the labels of spans (entities), for evaluation and for training readers alike.
 
@@ -64,10 +76,7 @@ class LabelMap:
         kept: List[Span] = []
         dropped: List[Span] = []
         for span in spans:
-            try:
-                target = self.map(span.label_)
-            except ValueError as err:
-                raise ValueError(f"{context(span)}: {err}") from None
+            target = self.map_at(span.label_, where=context(span))
             if target is None:
                 dropped.append(span)
             else:

@@ -153,10 +153,7 @@ def relabel_curated(
     dropped_by_map: Counter = Counter()
     not_in_corpus: Counter = Counter()
     for entry in entries:
-        try:
-            target = label_map.map(entry.label)
-        except ValueError as err:
-            raise ValueError(f"{entry.source or 'curated KB'}: {err}") from None
+        target = label_map.map_at(entry.label, where=entry.source or "curated KB")
         if target is None:
             dropped_by_map[entry.label] += 1
         elif target not in labels:
