@@ -197,3 +197,20 @@ def test_the_product_workflow_holds_no_study_step(project):
         text = " ".join(commands[name]["script"] + commands[name].get("deps", []))
         assert "news" not in text and "legal_to_news" not in text, name
     assert project["workflows"]["all"][-1] == "package" and "study" in project["workflows"]
+
+
+def test_package_commands_write_no_bytecode_into_the_subpackages(tmp_path):
+    # Deps name whole subpackages, whose checksums cover every file: a step that wrote .pyc files
+    # there would make the steps before it look stale.
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copytree(ROOT / "spacy_domain_ner", tmp_path / "spacy_domain_ner", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}  # the default
+    result = subprocess.run([sys.executable, "-m", "spacy_domain_ner", "--help"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert result.returncode == 0 and "train" in result.stdout, result.stderr
+    written = [p.relative_to(tmp_path).as_posix() for p in (tmp_path / "spacy_domain_ner").rglob("*.pyc")]
+    assert all(p.startswith("spacy_domain_ner/__pycache__/") for p in written), written
+    assert not any("/cli/" in p or "/knowledge/" in p for p in written)
