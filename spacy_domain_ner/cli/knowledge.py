@@ -70,15 +70,13 @@ def knowledge_summary(output: Path, result: Dict[str, Any], *, inputs: List[Path
     curated_labels (Optional[Path]): Its label map, if any.
     RETURNS (str): The line.
     """
-    mined = result["mined"]["kept"]
-    line = (f"{output}: {mined} entries mined from {', '.join(map(str, inputs))} "
-            f"(labels {', '.join(result['labels']) or 'none'})")
+    source = f"mined from {', '.join(map(str, inputs))} (labels {', '.join(result['labels']) or 'none'})"
     if curated is None:
-        return line + "; no curated KB"
+        return f"{output}: {result['mined']['kept']} entries {source}; no curated KB"
     chosen, merge = result["curated"], result["merge"]
     through = f" through {curated_labels}" if curated_labels is not None else " (labels as they are)"
     added = merge["mined"] - merge["duplicates"] - len(merge["conflicts"])
-    line = f"{output}: {chosen['kept'] + added} entries: {added} mined from {', '.join(map(str, inputs))} (labels {', '.join(result['labels']) or 'none'}), "
+    line = f"{output}: {chosen['kept'] + added} entries: {added} {source}, "
     if not chosen["kept"]:
         return line + f"none of the {chosen['entries']} curated entries of {curated}{through} (no label of it maps to one of the corpus)"
     left_out = chosen["entries"] - chosen["kept"]
