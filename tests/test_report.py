@@ -385,3 +385,14 @@ def test_cli_errors(tmp_path: Path) -> None:
                                      "-o", str(out)] + extra)
         assert result.exit_code == 1 and message in result.output, result.output
     assert not out.exists()
+
+
+def test_build_report_has_the_boundary_classes_of_each_variant() -> None:
+    from spacy_domain_ner.evaluation.boundaries import CLASSES
+
+    with_boundaries = metrics(0.5)
+    with_boundaries["boundaries"] = {"classes": list(CLASSES), "totals": {c: i for i, c in enumerate(CLASSES)}}
+    files = build_report({("legal", "dev"): with_boundaries, ("fusion", "dev"): metrics(0.6)}, variants=["legal", "fusion"])
+    report = files["report.md"]
+    assert "## Entity boundaries on `dev`" in report
+    assert "| legal | 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 |" in report and "| fusion |" not in report.split("## Entity boundaries")[1].split("##")[0]

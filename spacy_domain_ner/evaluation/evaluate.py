@@ -48,6 +48,7 @@ from tqdm import tqdm
 from ..corpus.labels import LabelMap
 from ..io.atomic import write_all_atomically
 from .bootstrap import f1_interval, unit_counts
+from .boundaries import boundary_errors, boundary_table
 from .markdown import pct, table
 from .scoring import SpanKey, bio_tags, match_spans, project_predictions, token_report
 
@@ -144,7 +145,8 @@ def evaluate_docs(
     n_resamples (int): With n_resamples > 0, ents_f_interval: the 95% percentile-bootstrap interval
         of ents_f over source documents (`evaluation.bootstrap.f1_interval`).
     RETURNS (Dict[str, Any]): ents_p, ents_r, ents_f (None without any entity), ents_per_type,
-        token_report, token_accuracy, confusion, errors, speed (None here), units (entity counts per
+        token_report, token_accuracy, confusion, errors, boundaries (each gold entity's boundary class,
+        `evaluation.boundaries`), speed (None here), units (entity counts per
         source document, `doc.user_data["doc_id"]` or the Doc's index: what `compare` pairs), and
         ents_f_interval when asked for.
     """
@@ -167,6 +169,7 @@ def evaluate_docs(
     y_true: List[str] = []
     y_pred: List[str] = []
     unit_rows: List[Tuple[str, int, int, int]] = []
+    spans_per_doc: List[Tuple[Doc, List[SpanKey], List[SpanKey]]] = []
     for i, eg in indexed:
         ref = eg.reference
         gold_spans = [(e.start, e.end, e.label_) for e in ref.ents]
@@ -176,6 +179,7 @@ def evaluate_docs(
         y_true.extend(t for t, k in zip(true_tags, known) if k)
         y_pred.extend(t for t, k in zip(pred_tags, known) if k)
         matches = match_spans(gold_spans, pred_spans)
+        spans_per_doc.append((ref, gold_spans, pred_spans))
         # the counts of spaCy's scorer: one-to-one exact matches, every projected prediction, every gold entity
         unit = ref.user_data.get("doc_id")
         unit_rows.append((f"doc {i}" if unit is None else str(unit), sum(m[0] == "correct" for m in matches),
@@ -221,6 +225,7 @@ def evaluate_docs(
             "counts": {kind: kinds[kind] for kind in ("correct",) + ERROR_TYPES},
         },
         "errors": {"total": len(errors), "seed": seed, "sample": [errors[j] for j in sample]},
+        "boundaries": boundary_errors(spans_per_doc),
         "speed": None,
         "n_docs": len(gold), "n_tokens": sum(len(d) for d in gold),
         "units": units,
@@ -302,6 +307,17 @@ def report_markdown(result: Dict[str, Any]) -> str:
     lines += table(["gold \\ predicted"] + confusion["labels"],
                     [[g] + [confusion["matrix"][g][p] for p in confusion["labels"]] for g in confusion["labels"]])
     lines += [", ".join(f"{kind}: {n}" for kind, n in confusion["counts"].items()), ""]
+    boundaries = result.get("boundaries")
+    if boundaries:
+        lines += ["## Boundaries (each gold entity by what the predictions overlapping it did; spurious by predicted label)", ""]
+        lines += table(*boundary_table(boundaries))
+        lines += ["Of the boundary errors, predicted (in part) with the gold label: "
+                  + ", ".join(f"{kind} {n}" for kind, n in boundaries["same_label"].items()) + ".", ""]
+        for kind, found in boundaries["examples"].items():
+            if found:
+                lines += [f"- {kind}: " + "; ".join(
+                    f"{e['gold'] or '–'} → {' + '.join(e['predicted']) or '–'}" for e in found)]
+        lines += [""]
     errors = result["errors"]
     lines += ["## Errors", "", f"{len(errors['sample'])} of {errors['total']} errors (seed {errors['seed']}); "
               "gold span in [[...]], predicted span in {{...}}.", ""]

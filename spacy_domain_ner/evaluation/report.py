@@ -224,6 +224,15 @@ def build_report(
         lines += table(["variant"] + labels, [[v] + [pct(f) for f in row] for v, row in zip(per_type, values)])
 
     for t in tests:
+        found = {v: metrics[(v, t)]["boundaries"] for v in names if (v, t) in metrics and metrics[(v, t)].get("boundaries")}
+        if found:
+            classes = next(iter(found.values()))["classes"]
+            lines += [f"## Entity boundaries on `{t}`", "",
+                      "Each gold entity by what the predictions overlapping it did (spurious: predictions overlapping "
+                      "none), all labels; per label in each metrics file's Markdown report.", ""]
+            lines += table(["variant"] + list(classes), [[v] + [b["totals"][c] for c in classes] for v, b in found.items()])
+
+    for t in tests:
         rows = {v: (metrics[(v, t)].get("robustness") or {}).get("rows") or [] for v in names if (v, t) in metrics}
         rows = {v: {r["perturbation"]: r for r in rs} for v, rs in rows.items() if rs}
         if not rows:
