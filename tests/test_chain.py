@@ -100,4 +100,3 @@ def test_chain_stops_at_the_first_failure(setup):
     res = runner.invoke(app, ["chain", f"evaluate {setup / 'all'} {gold} -o {first} --no-progress", "evalute x y"])
     assert res.exit_code == 1 and "command 2: no command 'evalute'" in res.output
     assert not first.exists()
-

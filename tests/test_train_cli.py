@@ -1,4 +1,6 @@
 """The `train` command: spaCy's train through the package's command line."""
+
+
 def test_train_command_passes_config_overrides_to_spacy(tmp_path, monkeypatch):
     # `python -m spacy_domain_ner train` is spaCy's train: the config, the output, the GPU and the
     # `--section.key value` overrides reach spacy.cli.train.train unchanged.
