@@ -327,11 +327,13 @@ def test_add_knowledge_cli_writes_atomically(tmp_path):
     result = CliRunner().invoke(app, ["add-knowledge", str(model_dir), str(kb_path), str(out), "--mode", "override"])
     assert result.exit_code == 0, result.output
     loaded = spacy.load(out)
-    assert loaded.pipe_names == ["ner", "legal_knowledge"] and loaded.get_pipe("legal_knowledge").cfg["mode"] == "override"
+    # the workflow's defaults: entity_consistency after the KB
+    assert loaded.pipe_names == ["ner", "legal_knowledge", "entity_consistency"] and loaded.get_pipe("legal_knowledge").cfg["mode"] == "override"
     assert ("SEC", "GOVERNMENT") in ents(loaded("the SEC"))
     # A second run replaces the output; a failing run leaves it and no temporary directory behind.
-    result = CliRunner().invoke(app, ["add-knowledge", str(model_dir), str(kb_path), str(out), "--mode", "fill"])
+    result = CliRunner().invoke(app, ["add-knowledge", str(model_dir), str(kb_path), str(out), "--mode", "fill", "--consistency", "false"])
     assert result.exit_code == 0 and spacy.load(out).get_pipe("legal_knowledge").cfg["mode"] == "fill"
+    assert spacy.load(out).pipe_names == ["ner", "legal_knowledge"]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"label": "X", "text": "a"}\n{"label": "X", "pattern": [{"TEXT": {"REGEX": "(a+)+"}}]}\n', encoding="utf8")
     result = CliRunner().invoke(app, ["add-knowledge", str(model_dir), str(bad), str(out)])
