@@ -53,7 +53,7 @@ def annotate_cli(
     typer.echo(
         f"{result['records']} records = {result['annotated']} annotated + {result['errors']} errors ({reasons}); "
         f"{result['blank_lines']} blank lines, {result['entities']} entities, {result['words']} words; "
-        f"{result['docs_per_second']} docs/s, {result['words_per_second']} words/s this session"
+        f"{result['docs_per_second']} docs/s, {result['words_per_second']} words/s this run"
     )
     typer.echo(f"output {result['output']}, errors {result['errors_file']}")
     if result.get("review_file"):
