@@ -23,8 +23,10 @@ def copy_project(workdir: Path) -> Path:
     # setup.cfg, pyproject.toml and README.md: the package command builds the plugin wheel from the project
     for name in PROJECT_FILES:
         source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, workdir / name, **(
-            {"ignore": shutil.ignore_patterns("__pycache__")} if source.is_dir() else {}))
+        if source.is_dir():
+            shutil.copytree(source, workdir / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, workdir / name)
     return workdir
 
 
@@ -241,9 +243,7 @@ def test_reruns_exactly_the_commands_a_change_reaches(tmp_path):
     from weasel.cli.run import check_rerun, update_lockfile
     from weasel.util import load_project_config
 
-    for name in ("project.yml", "configs", "assets", "spacy_domain_ner", "setup.cfg", "pyproject.toml", "README.md"):
-        source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
+    copy_project(tmp_path)
     config = load_project_config(tmp_path)
     for directory in config["directories"]:
         (tmp_path / directory).mkdir(exist_ok=True)
