@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 from spacy.tokens import Doc
 
-from .scoring import SpanKey
+from .scoring import SpanKey, overlap
 
 CLASSES = ("correct", "wrong_label", "too_short", "too_long", "crossing", "split", "missed", "spurious")
 ERROR_CLASSES = CLASSES[1:]
@@ -70,7 +70,7 @@ def boundary_errors(
     for doc, gold, predicted in docs:
         touched = set()
         for g in gold:
-            overlapping = [p for p in predicted if min(g[1], p[1]) > max(g[0], p[0])]
+            overlapping = [p for p in predicted if overlap(g, p) > 0]
             touched.update(overlapping)
             kind = classify_entity(g, overlapping)
             per_label[g[2]][kind] += 1

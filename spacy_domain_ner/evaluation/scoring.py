@@ -29,6 +29,16 @@ def project_predictions(example: Example) -> List[SpanKey]:
     return spans
 
 
+def overlap(a: SpanKey, b: SpanKey) -> int:
+    """How many tokens two spans share (0 or less: none).
+
+    a (SpanKey): A (start, end, label).
+    b (SpanKey): Another.
+    RETURNS (int): min(ends) - max(starts).
+    """
+    return min(a[1], b[1]) - max(a[0], b[0])
+
+
 def match_spans(gold: Sequence[SpanKey], predicted: Sequence[SpanKey]) -> List[Match]:
     """Pair gold and predicted spans of one doc (see the module docstring for the order).
 
@@ -54,9 +64,9 @@ def match_spans(gold: Sequence[SpanKey], predicted: Sequence[SpanKey]) -> List[M
     pairs = []
     for g in sorted(free_gold):
         for p in sorted(free_pred):
-            overlap = min(gold[g][1], predicted[p][1]) - max(gold[g][0], predicted[p][0])
-            if overlap > 0:
-                pairs.append((-overlap, g, p))
+            shared = overlap(gold[g], predicted[p])
+            if shared > 0:
+                pairs.append((-shared, g, p))
     for _, g, p in sorted(pairs):
         if g in free_gold and p in free_pred:
             matches.append(("boundary" if gold[g][2] == predicted[p][2] else "label_boundary", g, p))
