@@ -1,4 +1,4 @@
-"""Calibration maps compared out of sample on a gold DocBin (issue 16, item 2): the ECE, AUC and
+"""Calibration maps compared out of sample on a gold DocBin (docs/lab/confidence.md): the ECE, AUC and
 precision above 0.8 of the NER's entity confidences, each map fitted on one half of the docs and
 measured on the other (two splits: interleaved docs, and the first half against the second).
 

@@ -1,5 +1,5 @@
 """Cost of the entity-confidence pass: a pipeline's throughput with and without `entity_confidence`
-(issue 16, item 2).
+(docs/lab/confidence.md).
 
 usage: OMP_NUM_THREADS=1 python benchmarks/confidence_cost.py MODEL [DEV.spacy] [REPEATS]
 

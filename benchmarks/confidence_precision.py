@@ -1,4 +1,5 @@
-"""Precision of a pipeline's entities above confidence thresholds, and their ECE, on a gold DocBin (issue 16, item 2).
+"""Precision of a pipeline's entities above confidence thresholds, and their ECE, on a gold DocBin
+(docs/lab/confidence.md).
 
 usage: python benchmarks/confidence_precision.py MODEL [DEV.spacy]
 

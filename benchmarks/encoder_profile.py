@@ -1,4 +1,4 @@
-"""Where inference time goes, and what the encoder is fed (docs/BENCHMARKS.md, speed section).
+"""Where inference time goes, and what the encoder is fed (docs/lab/speed.md).
 
 usage: py-spy record -r 50 -f raw -o prof.txt -- python benchmarks/encoder_profile.py MODEL DEV.spacy time
        python benchmarks/encoder_profile.py MODEL DEV.spacy count

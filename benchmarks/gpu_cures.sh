@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 13's cures at one budget on one GPU: the hybrid recipe (configs/ner_hybrid.cfg) at a GPU
+# The cures at one budget on one GPU: the hybrid recipe (configs/ner_hybrid.cfg) at a GPU
 # batch, and its variants, trained side by side (one process each, all on GPU 0), each to its
 # step budget or the time bound, then every model-best scored with and without the knowledge base.
 # Runs after `benchmarks/gpu_check.sh --install-only` on the same machine (it finds /tmp/gpu_site).
@@ -78,7 +78,7 @@ score() {  # NAME: model-best, then with the knowledge base, on E-NER dev (7 and
   [ -d "$model" ] || { echo "$name: no model-best" >> "$WORK/logs/score.log"; return 1; }
   ev() { "$PY" -m spacy_domain_ner evaluate "$@" --gpu-id "$GPU" --no-progress > /dev/null; }
   timeout 60 "$PY" -m spacy_domain_ner add-knowledge "$model" "$WORK/kb.jsonl" "$WORK/training/$name/fusion" --mode override \
-    --consistency true --case-forms "$WORK/case_forms.json" --restore-kinds upper,lower,title --passage-words 2 \
+    --consistency --case-forms "$WORK/case_forms.json" --restore-kinds upper,lower,title --passage-words 2 \
     > "$WORK/logs/$name.kb.log" 2>&1
   for variant in plain kb; do
     local m=$model; [ $variant = kb ] && m=$WORK/training/$name/fusion

@@ -1,7 +1,7 @@
 """The head-only control of a transformer recipe on CPU: the encoder frozen, forward only.
 
-Item 5 of issue 13 asks for DAPT's head-only control, so that the encoder's share of a gain is
-known. benchmarks/gpu_cures.sh gets it on a GPU with `listener.grad_factor 0.0`, which still runs
+DAPT needs a head-only control, so that the encoder's share of a gain is known
+(docs/lab/cures.md). benchmarks/gpu_cures.sh gets it on a GPU with `listener.grad_factor 0.0`, which still runs
 the encoder's backward pass, on zero gradients. This writes spaCy's own form of a frozen encoder
 instead, for CPU runs: the `transformer` component sourced from a pipeline that
 holds only the initialized encoder, listed in `frozen_components` and `annotating_components`, so

@@ -1,4 +1,4 @@
-"""Entity F1 and speed of int8 variants of a trained pipeline (docs/BENCHMARKS.md, speed section).
+"""Entity F1 and speed of int8 variants of a trained pipeline (docs/lab/speed.md).
 
 usage: python benchmarks/int8_variants.py groups MODEL DEV.spacy
        python benchmarks/int8_variants.py variants MODEL_V1 MODEL_V2 DEV.spacy

@@ -7,8 +7,8 @@ the referent is not in the KB). Every gold entity of each document (all labels) 
 linker, not the NER or the KB's matching. Precision = correct ids / mentions given an id; recall =
 correct ids / mentions whose judged id is not "none".
 
-    python -m spacy_domain_ner convert ../shared/data/e-ner/dev.csv -o /tmp/dev.spacy --label-map configs/labels/ener.json
-    python benchmarks/linking_eval.py /tmp/dev.spacy --sample benchmarks/linking_sample.jsonl --kb assets/knowledge/legal_kb.jsonl
+    python -m spacy_domain_ner convert ../shared/data/e-ner/dev.csv -o ../scratch/dev.spacy --label-map configs/labels/ener.json
+    python benchmarks/linking_eval.py ../scratch/dev.spacy --sample benchmarks/linking_sample.jsonl --kb assets/knowledge/legal_kb.jsonl
 """
 import argparse
 import json

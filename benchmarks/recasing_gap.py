@@ -1,4 +1,4 @@
-"""What the re-casing gap of a packaged pipeline is made of (docs/BENCHMARKS.md, issue 13, round 12).
+"""What the re-casing gap of a packaged pipeline is made of (docs/lab/case.md).
 
 A text written all upper or lower case is annotated through a truecased copy (`case_restorer`).
 This script separates the causes of the F1 it loses, on the gold tokens (so that tokenization,

@@ -292,8 +292,8 @@ def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path, ruler):
         annotate(source, out, model=ruler, max_chars=500, resume=True, progress=False)
     summary = annotate(source, out, model=ruler, batch_size=11, resume=True, progress=False)
     assert run_files(out) == run_files(tmp_path / "ref.jsonl")
-    assert summary["resumed"] and summary["session_records"] == summary["records"] - state["counts"]["records"]
-    ignore = ("output", "errors_file", "fingerprint", "seconds", "load_seconds", "docs_per_second", "words_per_second", "resumed", "session_records", "session_words")
+    assert summary["resumed"] and summary["run_records"] == summary["records"] - state["counts"]["records"]
+    ignore = ("output", "errors_file", "fingerprint", "seconds", "load_seconds", "docs_per_second", "words_per_second", "resumed", "run_records", "run_words")
     assert {k: v for k, v in summary.items() if k not in ignore} == {k: v for k, v in reference.items() if k not in ignore}
     assert not paths.checkpoint.exists() and not paths.partial.exists() and not paths.ids.exists()
 
@@ -307,7 +307,7 @@ def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path, ruler):
     with pytest.raises(ValueError, match="exists: pass --overwrite"):  # complete, but with other settings
         annotate(source, out, model=ruler, keep_text=False, resume=True, progress=False)
     rerun = annotate(source, out, model=ruler, keep_text=False, resume=True, overwrite=True, progress=False)
-    assert not rerun["resumed"] and rerun["session_records"] == rerun["records"] and "text" not in lines(out)[0]
+    assert not rerun["resumed"] and rerun["run_records"] == rerun["records"] and "text" not in lines(out)[0]
 
 
 def test_resume_finishes_a_run_killed_while_renaming(tmp_path, ruler, monkeypatch):
@@ -328,7 +328,7 @@ def test_resume_finishes_a_run_killed_while_renaming(tmp_path, ruler, monkeypatc
     assert out.exists() and RunPaths.for_output(out).errors_partial.exists()
     assert json.loads(RunPaths.for_output(out).checkpoint.read_text())["done"]
     summary = annotate(source, out, model=ruler, resume=True, progress=False)
-    assert run_files(out) == run_files(tmp_path / "ref.jsonl") and summary["resumed"] and summary["session_records"] == 0
+    assert run_files(out) == run_files(tmp_path / "ref.jsonl") and summary["resumed"] and summary["run_records"] == 0
 
 
 def test_resume_refuses_a_damaged_or_changed_run(tmp_path, ruler):
@@ -356,7 +356,7 @@ def test_resume_continues_a_folder_run(tmp_path, ruler):
     with pytest.raises(KeyboardInterrupt):
         run_annotation(folder, out, executor=FlakyExecutor(LocalExecutor(model=ruler, batch_size=1), fail_after=2, lookahead=1), model=ruler, batch_size=1, progress=False)
     summary = annotate(folder, out, model=ruler, batch_size=3, resume=True, progress=False)
-    assert run_files(out) == run_files(tmp_path / "ref.jsonl") and summary["session_records"] == 3
+    assert run_files(out) == run_files(tmp_path / "ref.jsonl") and summary["run_records"] == 3
 
 
 def test_argument_checks_and_safe_loading(tmp_path, ruler, monkeypatch):

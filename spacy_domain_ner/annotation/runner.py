@@ -52,8 +52,8 @@ batches are the same), and whatever the batch size, process count or engine when
 output for a text does not depend on the other texts of its batch. A transformer pipeline
 quantized to int8 at load is such a pipeline too (`spacy_domain_ner.models.int8`: a scale per word
 piece, spans padded to a length of their own); with torch's per-tensor dynamic quantization, used
-before, 21 of the 510 CUAD contracts (7 of 99,521 entities) came out differently with batches of
-8 and of 16 (docs/BENCHMARKS.md).
+before, some CUAD contracts came out differently with batches of 8 and of 16
+(docs/lab/annotation.md).
 
 Resume requires the same settings and the same, unchanged input (path, size, mtime, first
 64 KiB); batch size, process count and engine may change.
@@ -138,7 +138,7 @@ def run_annotation(
         return json.loads(paths.summary.read_text(encoding="utf-8"))
     resumed, counts = state["position"] is not None or state["done"], state["counts"]
     started = loaded = time.perf_counter()
-    session_records = session_words = 0
+    run_records = run_words = 0
     if not state["done"]:
         with executor:  # the pipeline loads before any file changes: a failed load leaves everything as it was
             if state["position"] is None:
@@ -166,10 +166,10 @@ def run_annotation(
                         state.update(position=batch.items[-1].position)
                         state.update({key: file.tell() for file, (_, _, key) in zip(files, partial_files(paths, review))})
                         write_json_atomic(paths.checkpoint, state)  # the commit point
-                        session_records += counts["records"] - records
-                        session_words += counts["words"] - words
+                        run_records += counts["records"] - records
+                        run_words += counts["words"] - words
                         bar.update(counts["records"] - records)
-                        bar.set_postfix_str(f"{session_words / max(time.perf_counter() - loaded, 1e-9):,.0f} words/s")
+                        bar.set_postfix_str(f"{run_words / max(time.perf_counter() - loaded, 1e-9):,.0f} words/s")
             finally:
                 bar.close()
                 ids.close()
@@ -185,10 +185,10 @@ def run_annotation(
         "input": str(input_path), "output": str(paths.output), "errors_file": str(paths.errors), "model": model,
         "review_file": str(paths.review) if review else None, "min_confidence": min_confidence,
         **counts, "reconciled": reconciled(counts), "resumed": resumed,
-        "session_records": session_records, "session_words": session_words,
+        "run_records": run_records, "run_words": run_words,
         "load_seconds": round(loaded - started, 3), "seconds": round(elapsed, 3),
-        "docs_per_second": round(session_records / elapsed, 2) if elapsed > 0 else 0.0,
-        "words_per_second": round(session_words / elapsed, 1) if elapsed > 0 else 0.0, "fingerprint": fingerprint,
+        "docs_per_second": round(run_records / elapsed, 2) if elapsed > 0 else 0.0,
+        "words_per_second": round(run_words / elapsed, 1) if elapsed > 0 else 0.0, "fingerprint": fingerprint,
     }
     write_json_atomic(paths.summary, summary)
     paths.ids.unlink(missing_ok=True)

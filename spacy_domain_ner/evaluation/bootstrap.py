@@ -1,8 +1,8 @@
 """How far an entity F1 can be trusted: percentile-bootstrap intervals over whole documents.
 
 The entities of one source document are not independent samples: a filing-specific name that the
-model misses is missed in every sentence of that filing (on E-NER dev, 24 of 40 sampled misses were
-one filing's "Fidelity" names; docs/BENCHMARKS.md, issue 13). So the unit that is resampled is the
+model misses is missed in every sentence of that filing (on E-NER dev, most sampled misses were
+one filing's fund names; docs/lab/boundaries.md). So the unit that is resampled is the
 source document, `doc.user_data["doc_id"]` as the converters set it (`dev.csv#4`), or the Doc
 itself where there is none. E-NER dev has 8 filings, and its interval is accordingly wide.
 

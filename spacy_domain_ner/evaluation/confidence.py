@@ -7,8 +7,8 @@ at each token a softmax over the *valid* actions' scores (divided by a temperatu
 `fit_temperature`), and an entity's confidence is the geometric mean (or the minimum) of the
 probabilities of the actions that built it, mapped through a monotone calibration map (isotonic
 regression of correctness on that score, fitted on dev by `calibration.calibrate`; the identity
-until fitted): temperature alone cannot calibrate these scores, whose middle range (0.3-0.8) is
-about 50% correct whatever the score (docs/BENCHMARKS.md). `ner` then sets the same entities, and
+until fitted): temperature alone cannot calibrate these scores, whose middle range is about
+equally often correct whatever the score (docs/lab/confidence.md). `ner` then sets the same entities, and
 `ent._.confidence` reads them back by (start, end, label); an entity that `ner` did not produce
 has None unless its component adds a score (the knowledge base's `legal_knowledge` does).
 

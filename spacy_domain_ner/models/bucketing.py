@@ -2,8 +2,8 @@
 
 spacy-transformers feeds every span of a batch of docs to the Hugging Face model as one
 tensor, padded to the longest span. Two costs follow at inference: padding (spans of
-128 spaCy tokens vary from ~130 to ~250 word pieces; on E-NER dev 27% of the encoder's
-input is padding) and, for one long document, a single huge forward pass (a 100,000-word
+128 spaCy tokens vary from ~130 to ~250 word pieces; on E-NER dev about a fifth of the
+encoder's input was padding, docs/lab/speed.md) and, for one long document, a single huge forward pass (a 100,000-word
 filing is ~1,000 spans at once: gigabytes of activations and a slower pass per token).
 
 `enable_bucketing` patches the model's forward, for no-grad evaluation only: the spans are

@@ -40,9 +40,10 @@ from thinc.api import Config
 
 DTYPES = ("qint8", "float16")
 # The feed-forward output projections of BERT/RoBERTa-style (layer.N.output.dense; not
-# attention.output.dense) and DistilBERT-style (ffn.lin2) encoders. On E-NER dev, int8 on every
-# Linear layer cost up to 1.4 F1 points, keeping these six in float32 none (docs/BENCHMARKS.md; measured
-# with torch's per-tensor activation scales, before the per-word-piece scales of Int8Linear).
+# attention.output.dense) and DistilBERT-style (ffn.lin2) encoders. They read post-GELU activations
+# with outliers: on E-NER dev, int8 on every Linear layer lost F1 and keeping these in float32 did not
+# (docs/lab/speed.md; measured with torch's per-tensor activation scales, before the per-word-piece
+# scales of Int8Linear).
 KEEP_FLOAT = (r"(^|\.)layer\.\d+\.output\.dense$", r"\.ffn\.lin2$")
 # The transformer architectures this package registers: `load_time_overrides` switches their load-time quantization.
 TRANSFORMER_V1 = "spacy_domain_ner.TransformerModel.v1"

@@ -1,8 +1,8 @@
 """Case augmentation: train a case-aware NER on some all-upper and all-lower copies of the data.
 
 The cased side of `spacy_domain_ner.CaseAwareListener.v1` lifts E-NER dev F1 but makes the model
-lean on capitalisation: all-lower-case text lost 38 points in the robustness suite
-(docs/BENCHMARKS.md). `spacy_domain_ner.case_augmenter.v1` replaces a share of the training
+lean on capitalisation: all-lower-case text lost most of its entities in the robustness suite
+(docs/lab/case.md). `spacy_domain_ner.case_augmenter.v1` replaces a share of the training
 examples by an upper- or lower-cased copy with the same entities, so the model also learns to
 find them where case carries no signal:
 

@@ -1,15 +1,15 @@
-"""The small checks behind issue 13's section of docs/BENCHMARKS.md.
+"""Small checks behind the case, corpus, knowledge and error entries of docs/lab/.
 
 usage:
-  python benchmarks/issue13_checks.py alignment DEV.spacy              # gold entities no token span of the tokenizer matches
-  python benchmarks/issue13_checks.py consistency MODEL DEV.spacy      # F1 before/after the entity_consistency component
-  python benchmarks/issue13_checks.py errors MODEL DEV.spacy LABEL     # most frequent missed and spurious entities of a label
-  python benchmarks/issue13_checks.py nocase-config OUT.cfg            # configs/ner_hybrid.cfg without the case features
-  python benchmarks/issue13_checks.py truecasing TRAIN.spacy DEV.spacy [RAW.jsonl N]  # truecasing accuracy on re-cased dev
-  python benchmarks/issue13_checks.py passages DEV.spacy [TRAIN.spacy ...]  # runs of words in capitals and the entities in them
-  python benchmarks/issue13_checks.py uncased-head-config MODEL OUT.cfg  # a NER head on MODEL's frozen encoder alone
-  python benchmarks/issue13_checks.py truecaser-data TRAIN.spacy DEV.spacy MODEL OUTDIR  # trained truecasers: data + configs
-  python benchmarks/issue13_checks.py truecaser-score TAGGER TRAIN.spacy DEV.spacy  # their accuracy against the case forms
+  python benchmarks/lab_checks.py alignment DEV.spacy              # gold entities no token span of the tokenizer matches
+  python benchmarks/lab_checks.py consistency MODEL DEV.spacy      # F1 before/after the entity_consistency component
+  python benchmarks/lab_checks.py errors MODEL DEV.spacy LABEL     # most frequent missed and spurious entities of a label
+  python benchmarks/lab_checks.py nocase-config OUT.cfg            # configs/ner_hybrid.cfg without the case features
+  python benchmarks/lab_checks.py truecasing TRAIN.spacy DEV.spacy [RAW.jsonl N]  # truecasing accuracy on re-cased dev
+  python benchmarks/lab_checks.py passages DEV.spacy [TRAIN.spacy ...]  # runs of words in capitals and the entities in them
+  python benchmarks/lab_checks.py uncased-head-config MODEL OUT.cfg  # a NER head on MODEL's frozen encoder alone
+  python benchmarks/lab_checks.py truecaser-data TRAIN.spacy DEV.spacy MODEL OUTDIR  # trained truecasers: data + configs
+  python benchmarks/lab_checks.py truecaser-score TAGGER TRAIN.spacy DEV.spacy  # their accuracy against the case forms
 """
 import collections
 import sys
