@@ -92,9 +92,26 @@ def test_pathological_regex_rejected(regex, reason):
         validate_regex(regex)
 
 
-@pytest.mark.parametrize("regex", ["^\\d{0,3}CFR$", "[ab]*c", "\\d{1,3}(?:\\.\\d{1,4}){0,3}", "(?i)^u\\.s\\.c\\.?$", "(x{2,5}){2}"])
+# Safe regexes, with token texts they match and texts they do not (all at most 12 characters).
+SAFE_REGEXES = {
+    "^\\d{0,3}CFR$": (["17CFR", "CFR"], ["CFR17", "17 CFR", "1234CFR"]),
+    "[ab]*c": (["abac", "c", "xxc"], ["abab", ""]),
+    "\\d{1,3}(?:\\.\\d{1,4}){0,3}": (["1.22.333", "x7"], ["x", "."]),
+    "(?i)^u\\.s\\.c\\.?$": (["U.S.C.", "u.s.c"], ["USC", "U.S.C.A."]),
+    "(x{2,5}){2}": (["xxxx", "axxxxxxxxxx"], ["xxx", "x x x x"]),
+}
+
+
+@pytest.mark.parametrize("regex", sorted(SAFE_REGEXES))
 def test_safe_regex_accepted(regex):
-    validate_regex(regex)
+    matching, other = SAFE_REGEXES[regex]
+    # accepted (guard_pattern validates) and guarded, it matches the texts the regex matches (leading flags kept), and no other
+    guarded = guard_pattern([{"TEXT": {"REGEX": regex}}], max_chars=12)[0]["TEXT"]["REGEX"]
+    assert guarded != regex and guarded.startswith("(?i)\\A" if regex.startswith("(?i)") else "\\A")
+    for text in matching:
+        assert re.search(regex, text) and re.search(guarded, text), text
+    for text in other:
+        assert not re.search(regex, text) and not re.search(guarded, text), text
 
 
 def test_guard_regex_caps_text_length_and_keeps_semantics():

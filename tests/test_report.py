@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+import numpy
 import pytest
 import spacy
 import srsly
@@ -118,6 +119,18 @@ def test_cross_domain_matrix_explicit_homes_mean_and_missing() -> None:
     assert cross_domain_matrix({("a", "b"): metrics(0.5)}) is None
 
 
+def test_cross_domain_matrix_explicit_home_adds_to_the_named_ones() -> None:
+    # the study's report names one home (legal's) while news is matched by name: both are columns
+    data = {
+        ("news", "news"): metrics(0.90), ("news", "ener"): metrics(0.40),
+        ("legal", "ener"): metrics(0.70), ("legal", "news"): metrics(0.50),
+    }
+    cross = cross_domain_matrix(data, in_domain={"legal": "ener"}, general="news", legal_test="ener")
+    assert cross["test_sets"] == ["ener", "news"]
+    assert cross["per_model"]["legal"]["in_domain_test"] == "ener"
+    assert cross["per_model"]["news"]["gap"] == pytest.approx(0.50)
+
+
 def test_order_variants() -> None:
     assert order_variants(["zeta", "fusion", "news", "alpha", "dapt", "legal", "adversarial"]) == [
         "news", "legal", "dapt", "adversarial", "fusion", "alpha", "zeta"]
@@ -191,10 +204,107 @@ def test_load_times_and_training_meta(tmp_path: Path) -> None:
         load_training_meta(tmp_path / "training", ["legal"])
 
 
-def test_charts_are_png() -> None:
-    assert heatmap_png(["a", "b"], ["x"], [[0.5], [None]], title="t", xlabel="x", ylabel="y").startswith(PNG_MAGIC)
-    png = grouped_bars_png(["a", "b"], {"s1": [0.1, None], "s2": [0.3, 0.4]}, title="t", ylabel="F1", legend="set")
-    assert png.startswith(PNG_MAGIC)
+def keep_figures(monkeypatch: pytest.MonkeyPatch) -> List[tuple]:
+    """(Figure, PNG) of every heatmap and bar chart drawn from now on (the PNG is still rendered)."""
+    import spacy_domain_ner.evaluation.charts as charts
+
+    drawn: List[tuple] = []
+    render = charts.to_png
+
+    def keep(fig: Any) -> bytes:
+        drawn.append((fig, render(fig)))
+        return drawn[-1][1]
+
+    monkeypatch.setattr(charts, "to_png", keep)
+    return drawn
+
+
+def heatmap_cells(ax: Any) -> List[List[Optional[float]]]:
+    grid = ax.images[0].get_array()
+    return [[None if numpy.ma.is_masked(v) or numpy.isnan(v) else round(float(v), 6) for v in row] for row in grid]
+
+
+def bar_heights(ax: Any) -> Dict[str, List[Optional[float]]]:
+    return {c.get_label(): [None if numpy.isnan(r.get_height()) else round(r.get_height(), 6) for r in c]
+            for c in ax.containers}
+
+
+def tick_texts(labels: Any) -> List[str]:
+    return [label.get_text() for label in labels]
+
+
+def pixels_near(png: bytes, rgb: tuple, tolerance: float = 2 / 255) -> int:
+    """How many pixels of the PNG have the colour `rgb` (fractions)."""
+    import io
+
+    from matplotlib.image import imread
+
+    image = imread(io.BytesIO(png), format="png")[..., :3]
+    return int((abs(image - numpy.array(rgb)) <= tolerance).all(axis=-1).sum())
+
+
+def test_charts_draw_the_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib import colormaps
+    from matplotlib.colors import to_rgb
+
+    drawn = keep_figures(monkeypatch)
+    heat = heatmap_png(["a", "b"], ["x", "y"], [[0.5, 0.25], [None, 1.0]], title="t", xlabel="test", ylabel="model")
+    bars = grouped_bars_png(["a", "b"], {"s1": [0.1, None], "s2": [0.3, 0.4]}, title="t2", ylabel="F1", legend="set")
+    minutes = grouped_bars_png(["legal"], {"minutes": [12.5]}, title="Training time", ylabel="minutes", scale=1.0)
+    assert [png for _, png in drawn] == [heat, bars, minutes] and all(p.startswith(PNG_MAGIC) for p in (heat, bars, minutes))
+    (heat_fig, _), (bars_fig, _), (minutes_fig, _) = drawn
+    # heatmap: the fractions in %, the missing cell blank, one text per present cell, 0-100 colour scale
+    ax = heat_fig.axes[0]
+    assert heatmap_cells(ax) == [[50.0, 25.0], [None, 100.0]]
+    assert [t.get_text() for t in ax.texts] == ["50.0", "25.0", "100.0"]
+    assert [t.get_color() for t in ax.texts] == ["white", "white", "black"]
+    assert tick_texts(ax.get_xticklabels()) == ["x", "y"] and tick_texts(ax.get_yticklabels()) == ["a", "b"]
+    assert (ax.get_title(), ax.get_xlabel(), ax.get_ylabel()) == ("t", "test", "model")
+    assert ax.images[0].get_clim() == (0, 100) and heat_fig.axes[1].get_ylabel() == "F1 (%)"
+    # the rendered PNG shows each cell in its colour of viridis (the colour bar alone has a few pixels of each)
+    for value in (0.25, 0.5, 1.0):
+        assert pixels_near(heat, colormaps["viridis"](value)[:3]) > 1000, value
+    # grouped bars: one bar per series and category in %, a gap for None, the series side by side in each group
+    ax = bars_fig.axes[0]
+    assert bar_heights(ax) == {"s1": [10.0, None], "s2": [30.0, 40.0]}
+    centres = [[round(r.get_x() + r.get_width() / 2, 6) for r in c] for c in ax.containers]
+    assert centres == [[-0.2, 0.8], [0.2, 1.2]]
+    assert tick_texts(ax.get_xticklabels()) == ["a", "b"] and ax.get_ylim() == (0, 100)
+    assert ax.get_legend().get_title().get_text() == "set"
+    assert tick_texts(ax.get_legend().get_texts()) == ["s1", "s2"]
+    # the PNG: the second series' bars (30 + 40) cover about seven times the first's (10)
+    first, second = (pixels_near(bars, to_rgb(colour)) for colour in ("C0", "C1"))
+    assert first > 50 and 4 * first < second < 10 * first
+    # scale 1: the values as they are, the axis fitted to them, no legend
+    ax = minutes_fig.axes[0]
+    assert bar_heights(ax) == {"minutes": [12.5]} and ax.get_ylim()[1] > 12.5 and ax.get_legend() is None
+
+
+def test_report_charts_show_the_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn = keep_figures(monkeypatch)
+    files = build_report(CROSS, times={"legal": 600.0})
+    axes = {name: fig.axes[0] for name, content in files.items() for fig, png in drawn if png == content}
+    assert set(axes) == {n for n in files if n.endswith(".png")} == {
+        "cross_domain.png", "ablation_f1.png", "labels_legal.png", "labels_news.png", "robustness_legal.png",
+        "training_time.png"}
+    # the cross-domain matrix: rows models, columns test sets, F1 in %
+    ax = axes["cross_domain.png"]
+    assert tick_texts(ax.get_yticklabels()) == tick_texts(ax.get_xticklabels()) == ["legal", "news"]
+    assert heatmap_cells(ax) == [[80.0, 50.0], [40.0, 90.0]]
+    # ablation: variants in workflow order, one series per test set
+    ax = axes["ablation_f1.png"]
+    assert tick_texts(ax.get_xticklabels()) == ["news", "legal"]
+    assert bar_heights(ax) == {"legal": [40.0, 80.0], "news": [90.0, 50.0]}
+    # per label: the variants with per-label scores on that test set, labels sorted
+    ax = axes["labels_legal.png"]
+    assert tick_texts(ax.get_yticklabels()) == ["news", "legal"] and tick_texts(ax.get_xticklabels()) == ["ORG", "PER"]
+    assert heatmap_cells(ax) == [[20.0, 60.0], [90.0, 70.0]]
+    assert heatmap_cells(axes["labels_news.png"]) == [[85.0, 95.0]]
+    # robustness: the perturbations of news on legal; training time in minutes
+    ax = axes["robustness_legal.png"]
+    assert tick_texts(ax.get_xticklabels()) == ["clean", "upper", "typos"]
+    assert bar_heights(ax) == {"news": [40.0, 25.0, 30.0]}
+    assert bar_heights(axes["training_time.png"]) == {"minutes": [10.0]}
 
 
 def test_build_report_sections_numbers_and_pngs() -> None:
@@ -332,7 +442,7 @@ def test_build_report_calibration_section() -> None:
     assert "## Entity confidence" in md and "![Reliability diagram](reliability.png)" in md
     assert files["reliability.png"].startswith(PNG_MAGIC)
     assert "| ECE | 0.250 | 0.250 | 0.000 | 0.250 |" in md  # ECE raw, tempered, in sample, cross-validated
-    assert "| 0.8 | 1 | 50.00 | 100.00 |" in md and "| 0.9 | 1 | 50.00 | 100.00 |" in md
+    assert "| 0.80 | 1 | 50.00 | 100.00 |" in md and "| 0.90 | 1 | 50.00 | 100.00 |" in md
     with pytest.raises(ValueError, match="not a report of add-confidence"):
         build_report({("legal", "dev"): metrics(0.7)}, calibration={"temperature": 1.0})
 

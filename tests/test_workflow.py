@@ -1,4 +1,5 @@
 """End-to-end: the project workflow on the embedded sample, and the packaged wheel in a fresh venv."""
+import json
 import os
 import shutil
 import subprocess
@@ -16,6 +17,70 @@ PROJECT_FILES = ("project.yml", "configs", "assets", "spacy_domain_ner", "setup.
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 # Labels that nothing in the project names: the product must not assume E-NER's.
 CUSTOM = {"BUSINESS": "Obligor", "GOVERNMENT": "Regulator", "LOCATION": "Venue", "LEGISLATION/ACT": "Statute"}
+ENER_LABELS = {"BUSINESS", "GOVERNMENT", "COURT", "LOCATION", "PERSON", "LEGISLATION/ACT", "MISCELLANEOUS"}
+NEWS_LABELS = {"PER", "ORG", "LOC", "MISC"}
+
+
+def pct(value):
+    """A fraction as the reports print it: in %, two decimals."""
+    return "–" if value is None else f"{100 * value:.2f}"
+
+
+def points(value):
+    """A difference of fractions as the reports print it: in points, signed."""
+    return "–" if value is None else f"{100 * value:+.2f}"
+
+
+def check_counts(metrics, name):
+    """The P/R/F of a metrics JSON of `evaluate` are those of its per-label counts, and its per-document
+    counts add up to them. RETURNS: the total (tp, fp, fn)."""
+    per_type = metrics["ents_per_type"]
+    for label, s in per_type.items():
+        assert s["support"] == s["tp"] + s["fn"], (name, label)
+        assert s["f"] == pytest.approx(2 * s["tp"] / (2 * s["tp"] + s["fp"] + s["fn"]), abs=1e-9), (name, label)
+    tp, fp, fn = (sum(s[key] for s in per_type.values()) for key in ("tp", "fp", "fn"))
+    assert metrics["ents_p"] == pytest.approx(tp / (tp + fp) if tp + fp else 0.0, abs=1e-9), name
+    assert metrics["ents_r"] == pytest.approx(tp / (tp + fn), abs=1e-9), name
+    assert metrics["ents_f"] == pytest.approx(2 * tp / (2 * tp + fp + fn), abs=1e-9), name
+    units = metrics["units"].values()
+    assert [sum(u[key] for u in units) for key in ("tp", "n_pred", "n_gold")] == [tp, tp + fp, tp + fn], name
+    return tp, fp, fn
+
+
+def check_scores_the_split(metrics, stats, name):
+    """A metrics JSON of `evaluate` (no label maps) scored each gold entity of the split once: its
+    per-label supports, documents and tokens are those of the split's stats JSON (`corpus`)."""
+    tp, fp, fn = check_counts(metrics, name)
+    gold = {label: n for label, n in stats["entities_written_per_label"].items() if n}
+    per_type = metrics["ents_per_type"]
+    assert {label: s["support"] for label, s in per_type.items() if s["support"]} == gold, name
+    # a label the split lacks is one the model predicted
+    assert all(s["fp"] > 0 for label, s in per_type.items() if label not in gold), name
+    assert tp + fn == stats["entities_written"] > 0, name
+    assert (metrics["n_docs"], metrics["n_tokens"]) == (stats["output_docs"], stats["tokens"]), name
+
+
+def table(markdown, header_start, after=""):
+    """The first Markdown table whose header line starts with `header_start` (after the line `after`):
+    (header cells, body rows)."""
+    lines = markdown.splitlines()
+    assert not after or after in lines, f"no line {after!r}"
+    first = lines.index(after) if after else 0
+    starts = [i for i, line in enumerate(lines) if i >= first and line.startswith(header_start)]
+    assert starts, f"no table {header_start!r}" + (f" after {after!r}" if after else "")
+    start = starts[0]
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    return rows[0], rows[2:]
+
+
+def per_label_rows(metrics, variants, labels):
+    """The rows of the report's per-label F1 table: the variants that have per-label scores."""
+    return [[v] + [pct(metrics[v]["ents_per_type"][label]["f"]) if label in metrics[v]["ents_per_type"] else "–"
+                   for label in labels] for v in variants if metrics[v]["ents_per_type"]]
 
 
 def copy_project(workdir: Path) -> Path:
@@ -59,14 +124,23 @@ def test_corpus_counts_reconcile(project):
 
 
 def test_metrics_written(project):
-    metrics = srsly.read_json(project / "metrics" / "legal.json")
-    assert 0.0 <= metrics["ents_f"] <= 1.0
-    assert set(metrics["ents_per_type"]) <= {
-        "BUSINESS", "GOVERNMENT", "COURT", "LOCATION", "PERSON", "LEGISLATION/ACT", "MISCELLANEOUS"
-    }
-    assert (project / "metrics" / "legal.md").read_text().strip()
-    # The legal model with the knowledge component is scored next to it.
-    assert 0.0 <= srsly.read_json(project / "metrics" / "fusion.json")["ents_f"] <= 1.0
+    dev = srsly.read_json(project / "corpus" / "legal" / "dev.stats.json")
+    # the trained model, and the model with the knowledge component next to it, each on every dev entity
+    for name in ("legal", "fusion"):
+        metrics = srsly.read_json(project / "metrics" / f"{name}.json")
+        check_scores_the_split(metrics, dev, name)
+        assert set(metrics["ents_per_type"]) <= ENER_LABELS
+        # the dev scores of training, from the pipeline's meta.json (what the report's training table shows)
+        performance = srsly.read_json(project / "training" / name / "model-best" / "meta.json")["performance"]
+        assert metrics["training_performance"] == pytest.approx(
+            {key: performance[key] for key in ("ents_p", "ents_r", "ents_f")}, abs=1e-9), name
+        # the Markdown report shows the same numbers
+        markdown = (project / "metrics" / f"{name}.md").read_text(encoding="utf8")
+        assert f"{metrics['n_docs']} docs, {metrics['n_tokens']} gold tokens." in markdown
+        assert f"| all | {pct(metrics['ents_p'])} | {pct(metrics['ents_r'])} | {pct(metrics['ents_f'])} |" in markdown
+        for label, s in metrics["ents_per_type"].items():
+            cells = [label, pct(s["p"]), pct(s["r"]), pct(s["f"]), s["tp"], s["fp"], s["fn"], s["support"]]
+            assert "| " + " | ".join(map(str, cells)) + " |" in markdown, cells
 
 
 def test_the_knowledge_step_says_what_it_used(project):
@@ -80,15 +154,47 @@ def test_product_report(project):
     # the product's report: its own model, no news model, no cross-domain step in `all`
     assert not (project / "metrics" / "news_on_news.json").exists() and not (project / "training" / "news").exists()
     report_dir = project / "reports" / "legal_ner"
-    report = (report_dir / "report.md").read_text()
-    assert "legal" in report and "fusion" in report
-    pngs = list(report_dir.glob("*.png"))
-    assert pngs and all(p.read_bytes().startswith(b"\x89PNG") for p in pngs)
-    assert all(p.name in report for p in pngs)
-    assert "## Entity confidence" in report and (report_dir / "reliability.png").is_file()
+    report = (report_dir / "report.md").read_text(encoding="utf8")
+    metrics = {name: srsly.read_json(project / "metrics" / f"{name}.json") for name in ("legal", "fusion")}
+    assert report.startswith("# en_legal_ner: evaluation report\n")
+    # its charts, each shown in the report, and the displaCy page
+    pngs = {"ablation_f1.png", "labels_dev.png", "learning_curves.png", "reliability.png"}
+    assert {p.name for p in report_dir.iterdir()} == pngs | {"report.md", "predictions.html"}
+    assert all(f"]({name})" in report and (report_dir / name).read_bytes().startswith(b"\x89PNG") for name in pngs)
+    assert "(predictions.html)" in report and "<html" in (report_dir / "predictions.html").read_text().lower()
+    # inputs: both models on dev, with the F1 and bootstrap interval of their metrics files
+    intervals = {name: m["ents_f_interval"] for name, m in metrics.items()}
+    assert table(report, "| model | test set |")[1] == [
+        [name, "dev", pct(metrics[name]["ents_f"]), "–" if intervals[name]["low"] is None else
+         f"{pct(intervals[name]['low'])}–{pct(intervals[name]['high'])} ({intervals[name]['n_units']})", f"metrics/{name}.json"]
+        for name in ("fusion", "legal")]
+    # the ablation: the trained model, then the knowledge added
+    assert table(report, "| variant | step |") == (["variant", "step", "dev"], [
+        ["legal", "+ domain data (legal)", pct(metrics["legal"]["ents_f"])],
+        ["fusion", "+ knowledge fusion", pct(metrics["fusion"]["ents_f"])]])
+    # per label: every label either model was scored on
+    header, rows = table(report, "| variant |", after="## Per-label F1 on `dev`")
+    assert header[1:] == sorted(set(metrics["legal"]["ents_per_type"]) | set(metrics["fusion"]["ents_per_type"]))
+    assert rows == per_label_rows(metrics, ["legal", "fusion"], header[1:])
+    # the dev F1 at training of each (no training times in `all`)
+    assert table(report, "| variant | dev F1 at training")[1] == [
+        [name, pct(metrics[name]["training_performance"]["ents_f"]), "–"] for name in ("legal", "fusion")]
+    # the learning curve of the trained model, from its training log: the model kept is its best evaluation
+    log = [json.loads(line) for line in (project / "metrics" / "legal.train_log.jsonl").read_text().splitlines()]
+    best = max(log, key=lambda record: (record["scores"]["ents_f"], -record["step"]))
+    assert log[-1]["step"] == 30  # the workflow's max_steps
+    assert [row[:6] for row in table(report, "| variant | evaluations |")[1]] == [[
+        "legal", str(len(log)), pct(best["scores"]["ents_f"] / 100), str(best["step"]),
+        pct(log[-1]["scores"]["ents_f"] / 100), str(log[-1]["step"])]]
+    assert pct(best["scores"]["ents_f"] / 100) == pct(metrics["legal"]["training_performance"]["ents_f"])
+    assert "- No learning curve (no training log) for: fusion." in report
+    # the entity confidences of the packaged variant: the calibration report's ECEs
     calibration = srsly.read_json(project / "metrics" / "calibration" / "fusion.json")
-    assert 0.0 <= calibration["cross_validated"]["ece"] <= 1.0
-    assert "<html" in (report_dir / "predictions.html").read_text().lower()
+    stages = ("before", "after_temperature", "after", "cross_validated")
+    assert ["ECE"] + ["–" if calibration[k]["ece"] is None else f"{calibration[k]['ece']:.3f}" for k in stages] in \
+        table(report, "|  | raw |")[1]
+    assert f"`ent._.confidence` of {calibration['after']['n']} predicted entities" in report
+    assert "## Cross-domain matrix" not in report and "- No cross-domain matrix" in report
 
 
 def _custom_jsonl(path: Path) -> Path:
@@ -142,7 +248,9 @@ def test_a_corpus_with_its_own_labels_ends_in_a_wheel_that_loads(tmp_path, make_
     assert "none of the" in result.stdout and "curated entries" in result.stdout  # the E-NER KB is left out, and said so
     labels = set(srsly.read_json(workdir / "corpus" / "kb" / "report.json")["labels"])
     assert labels <= set(CUSTOM.values()) and len(labels) >= 3
-    assert set(srsly.read_json(workdir / "metrics" / "fusion.json")["ents_per_type"]) <= set(CUSTOM.values())
+    fusion = srsly.read_json(workdir / "metrics" / "fusion.json")
+    check_scores_the_split(fusion, srsly.read_json(workdir / "corpus" / "legal" / "dev.stats.json"), "fusion")
+    assert set(fusion["ents_per_type"]) <= set(CUSTOM.values())
     out = _load_wheel(workdir, "team_ner", "Zenith Capital LLC filed with the Securities and Exchange Commission in Delaware.")
     assert all(label in out for label in labels), out
 
@@ -200,6 +308,36 @@ def test_wheels_install_alone_and_load_offline_in_fresh_venv(project, tmp_path):
     assert result.stdout.startswith("legal_ner ") and "COURT" in result.stdout
 
 
+def check_study_report(report, metrics):
+    """The study's report shows the numbers of its metrics files (file stem -> metrics JSON)."""
+    f = {name: m["ents_f"] for name, m in metrics.items()}
+    # the cross-domain matrix of the news and legal models, and the capability misalignment
+    header, rows = table(report, "| model \\ test set |")
+    assert header[1:] == ["legal", "news"]
+    assert ["legal", pct(f["legal_on_legal"]), pct(f["legal_on_news"])] in rows
+    assert ["news", pct(f["news_on_legal"]), pct(f["news_on_news"])] in rows
+    assert f"**Capability misalignment**: {points(f['news_on_news'] - f['news_on_legal'])} points" in report
+    # the ablation: every variant in the workflow's order, on each test set it was scored on
+    variants = ["news", "legal", "legal_cnn", "dapt", "adversarial", "multitask", "mixed", "fusion"]
+    header, rows = table(report, "| variant | step |")
+    assert header[2:] == ["dev", "legal", "news"] and [row[0] for row in rows] == variants
+    assert [row[2:] for row in rows] == [
+        [pct(f.get(v if t == "dev" else f"{v}_on_{t}")) for t in header[2:]] for v in variants]
+    # per label on each test set; robustness on legal for the three models scored with it
+    for test in ("dev", "legal", "news"):
+        header, rows = table(report, "| variant |", after=f"## Per-label F1 on `{test}`")
+        scored = {v: metrics[v if test == "dev" else f"{v}_on_{test}"] for v in variants
+                  if (v if test == "dev" else f"{v}_on_{test}") in metrics}
+        assert header[1:] == sorted({label for m in scored.values() for label in m["ents_per_type"]}), test
+        assert rows == per_label_rows(scored, list(scored), header[1:]), test
+    header, rows = table(report, "| variant | clean |")
+    assert [row[0] for row in rows] == ["news", "legal", "fusion"]
+    for row in rows:
+        found = {r["perturbation"]: r for r in metrics[f"{row[0]}_on_legal"]["robustness"]["rows"]}
+        assert row[1:] == [f"{pct(found[k]['ents_f'])} ({points(found[k]['delta_f'])})" if k in found else "–"
+                           for k in header[1:]], row[0]
+
+
 def test_the_study_runs_beside_the_product(project):
     """The study workflow: the news model and the gap, and every cure, next to the product's model
     (the same settings, so the product's steps are not rerun)."""
@@ -209,19 +347,34 @@ def test_the_study_runs_beside_the_product(project):
                           "--vars.kb_labels", "configs/labels/identity.json", "--vars.news_max_steps", "10",
                           "--vars.news_eval_frequency", "10", "--vars.pretrain_steps", "2")
     assert "Skipping 'train': nothing changed" in result.stdout
-    for name in ("news_on_news", "news_on_legal", "legal_on_legal", "legal_on_news", "fusion_on_legal"):
-        metrics = srsly.read_json(project / "metrics" / f"{name}.json")
-        assert set(metrics["ents_per_type"]) <= {"PER", "ORG", "LOC", "MISC"}, name
-    assert "robustness" in srsly.read_json(project / "metrics" / "legal_on_legal.json")
+    metrics = {path.stem: srsly.read_json(path) for path in (project / "metrics").glob("*.json")}
+    dev = srsly.read_json(project / "corpus" / "legal" / "dev.stats.json")
+    # on the news test set: each model scored on every news entity (the legal models' labels mapped)
+    news_test = srsly.read_json(project / "corpus" / "news" / "test.stats.json")
+    for model in ("news", "legal", "fusion"):
+        check_scores_the_split(metrics[f"{model}_on_news"], news_test, f"{model}_on_news")
+        assert set(metrics[f"{model}_on_news"]["ents_per_type"]) <= NEWS_LABELS, model
+    # on legal dev mapped to the news labels: the same gold entities for the three, each with the robustness
+    # suite, whose clean row is the score itself
+    supports = []
+    for model in ("news", "legal", "fusion"):
+        scored = metrics[f"{model}_on_legal"]
+        check_counts(scored, f"{model}_on_legal")
+        assert set(scored["ents_per_type"]) <= NEWS_LABELS, model
+        supports.append({label: s["support"] for label, s in scored["ents_per_type"].items() if s["support"]})
+        clean = scored["robustness"]["rows"][0]
+        assert (clean["perturbation"], clean["ents_f"], clean["delta_f"]) == ("clean", scored["ents_f"], 0), model
+        assert len(scored["robustness"]["rows"]) > 1, model
+    assert supports[0] == supports[1] == supports[2] and 0 < sum(supports[0].values()) <= dev["entities_written"]
+    # each cure scored on every legal dev entity
     for name in ("legal_cnn", "adversarial", "dapt", "multitask", "mixed"):
-        assert 0.0 <= srsly.read_json(project / "metrics" / f"{name}.json")["ents_f"] <= 1.0, name
+        check_scores_the_split(metrics[name], dev, name)
     multitask = spacy.load(project / "training" / "multitask" / "model-best")
     assert {"transformer", "ner", "general_ner"} <= set(multitask.pipe_names)
     doc = multitask("The Securities and Exchange Commission sued Acme Holdings in New York.")
     assert "general" in doc.spans  # the general head writes its own key, never doc.ents
     assert "general_ner" not in spacy.load(project / "training" / "mixed" / "model-best").pipe_names
-    report = (project / "reports" / "legal_ner_study" / "report.md").read_text()
-    assert "news" in report and "multitask" in report and "mixed" in report and "adversarial" in report
+    check_study_report((project / "reports" / "legal_ner_study" / "report.md").read_text(encoding="utf8"), metrics)
 
 
 # Outputs of a simulated run: a path with a suffix is a file, one without a folder (model-best, reports/<name>).

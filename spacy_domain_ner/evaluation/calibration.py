@@ -14,7 +14,7 @@ from spacy.util import minibatch
 
 from .confidence import calibrated, entity_confidence, greedy_entity_scores
 
-# The threshold the README recommends for `annotate --min-confidence`: the report gives its precision.
+# The threshold whose precision `add-confidence` prints in its summary line (the report lists every threshold).
 DEFAULT_THRESHOLD = 0.8
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 Predictions = Sequence[Tuple[List[Tuple[numpy.ndarray, int]], bool]]

@@ -132,9 +132,9 @@ def _calibration_section(calibration: Mapping[str, Any], files: Files) -> List[s
              "![Reliability diagram](reliability.png)", ""]
     lines += table(["", "raw", "temperature", "isotonic (in sample)", "isotonic (cross-validated)"],
                    [["ECE", ece["before"], ece["after_temperature"], ece["after"], ece["cross_validated"]]])
-    lines += [f"Precision above a threshold (cross-validated; the README's default is {calibration.get('default_threshold')}):", ""]
+    lines += ["Precision above a threshold (cross-validated), from which to choose `annotate --min-confidence`:", ""]
     lines += table(["threshold", "kept", "share", "precision"], [
-        [r["threshold"], r["kept"], pct(r["share"]), pct(r["precision"])] for r in rows])
+        [f"{r['threshold']:.2f}", r["kept"], pct(r["share"]), pct(r["precision"])] for r in rows])
     return lines + [""]
 
 

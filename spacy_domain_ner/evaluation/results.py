@@ -161,8 +161,8 @@ def cross_domain_matrix(
     """Entity F1 of each model on each in-domain test set, the gaps and the capability misalignment.
 
     metrics (Mapping[Key, Mapping[str, Any]]): Metrics per (model, test set).
-    in_domain (Optional[Mapping[str, str]]): model -> its own test set; by default each model
-        with a test set of its own name.
+    in_domain (Optional[Mapping[str, str]]): model -> its own test set, for models whose test set
+        is named otherwise; every other model's own test set is the one of its name.
     general (str): The general (news) model.
     legal_test (str): The legal test set.
     RETURNS (Optional[Dict[str, Any]]): None without two models on their in-domain test sets; else
@@ -170,8 +170,7 @@ def cross_domain_matrix(
         in_domain_f, cross_domain_f, gap} and misalignment (None when its cells are missing).
     """
     f1 = {key: m.get("ents_f") for key, m in metrics.items()}
-    if in_domain is None:
-        in_domain = {model: model for model, test in f1 if model == test}
+    in_domain = {**{model: model for model, test in f1 if model == test}, **(in_domain or {})}
     homes = {m: t for m, t in in_domain.items() if f1.get((m, t)) is not None}
     if len(homes) < 2:
         return None
