@@ -3,7 +3,7 @@ import pytest
 import spacy
 from spacy.tokens import Span
 
-from spacy_domain_ner.knowledge.consistency import consistent_entities
+from spacy_domain_ner.knowledge.consistency import SETTINGS, EntityConsistency, consistent_entities
 
 
 @pytest.fixture
@@ -54,9 +54,95 @@ def test_filters_lower_case_short_and_other_labels():
     assert consistent_entities(nlp.make_doc("No entities here.")) == []
 
 
+def found(doc):
+    return [(e.text, e.start_char, e.label_, e.kb_id_, e._.confidence) for e in doc.ents]
+
+
+def test_defined_short_forms_and_tickers_label_their_mentions(nlp):
+    text = ('Acme Holdings, Inc. ("Acme" or the "Company") (NASDAQ: ACME) hired Silicon Valley Bank (“SVB”). '
+            "Acme paid SVB; the Company and ACME gained. SVB Financial Group sued Acme's SVB.")
+    doc = doc_with(nlp, text, [("Acme Holdings, Inc.", "BUSINESS", "acme"), ("Silicon Valley Bank", "BUSINESS", "")],
+                   confidences=[[0, 4, "BUSINESS", 0.6]])
+    assert found(nlp(doc)) == [
+        ("Acme Holdings, Inc.", 0, "BUSINESS", "acme", 0.6), ("Acme", 22, "BUSINESS", "acme", 0.6),  # the definition's own
+        ("ACME", 55, "BUSINESS", "acme", 0.6), ("Silicon Valley Bank", 67, "BUSINESS", "", None), ("SVB", 89, "BUSINESS", "", None),
+        ("Acme", 96, "BUSINESS", "acme", 0.6), ("SVB", 106, "BUSINESS", "", None),  # "the Company": a role word
+        ("ACME", 127, "BUSINESS", "acme", 0.6),  # "SVB Financial Group" (140) is another name
+        ("Acme", 165, "BUSINESS", "acme", 0.6), ("SVB", 172, "BUSINESS", "", None),
+    ]
+    settings = {"label_short_forms": False, "label_tickers": False}
+    doc = doc_with(nlp, text, [("Acme Holdings, Inc.", "BUSINESS", "acme")])
+    assert [s.text for s, _ in consistent_entities(doc, **settings)] == []
+    assert [s.text for s, _ in consistent_entities(doc, label_tickers=False)] == ["Acme", "Acme", "Acme"]
+    assert [s.text for s, _ in consistent_entities(doc, label_short_forms=False)] == ["ACME", "ACME"]
+    assert consistent_entities(doc, labels=["PERSON"]) == []
+
+
+def test_generic_short_forms_only_when_asked_and_from_the_nearest_definition(nlp):
+    text = ('Alpha Income Fund (the "Fund") and the Fund. Beta Growth Fund (the "Fund") says the Fund '
+            'and Alpha Income Fund. Gamma Corp. ("we") and its buyer ("Delta") met; we and Delta left.')
+    doc = doc_with(nlp, text, [("Alpha Income Fund", "BUSINESS", "alpha"), ("Beta Growth Fund", "BUSINESS", "beta"),
+                               ("Gamma Corp.", "BUSINESS", "")])
+    assert [(s.text, s.start_char) for s, _ in consistent_entities(doc)] == [("Alpha Income Fund", 93)]
+    added = consistent_entities(doc, label_generic_short_forms=True)
+    assert [(s.text, s.start_char, s.kb_id_) for s, _ in added] == [
+        ("Fund", 24, "alpha"), ("Fund", 39, "alpha"), ("Fund", 68, "beta"), ("Fund", 84, "beta"), ("Alpha Income Fund", 93, "alpha")]
+
+
+def test_short_forms_never_overwrite_or_overlap_entities(nlp):
+    text = 'Silicon Valley Bank ("SVB") lent. SVB Bridge and SVB paid SVB.'
+    doc = nlp.make_doc(text)
+    # an entity string's own mentions come first: the NER's "SVB" keeps its label
+    doc.ents = [doc.char_span(0, 19, label="BUSINESS"), doc.char_span(34, 44, label="MISCELLANEOUS"),
+                doc.char_span(58, 61, label="GOVERNMENT")]
+    assert [(s.text, s.start_char, s.label_) for s, _ in consistent_entities(doc)] == [
+        ("SVB", 22, "GOVERNMENT"), ("SVB", 49, "GOVERNMENT")]
+    doc.ents = [doc.char_span(0, 19, label="BUSINESS"), doc.char_span(34, 44, label="MISCELLANEOUS")]
+    assert [(s.text, s.start_char, s.label_) for s, _ in consistent_entities(doc)] == [
+        ("SVB", 22, "BUSINESS"), ("SVB", 49, "BUSINESS"), ("SVB", 58, "BUSINESS")]
+
+
+def test_a_definition_may_follow_a_mention_that_the_string_labelled(nlp):
+    text = 'Beta LLC sued. Beta LLC ("Beta") won; Beta appealed.'
+    doc = doc_with(nlp, text, [("Beta LLC", "BUSINESS", "b")])
+    assert [(s.text, s.start_char) for s, _ in consistent_entities(doc)] == [("Beta LLC", 15), ("Beta", 26), ("Beta", 38)]
+
+
+def test_names_match_in_another_case(nlp):
+    text = "ACME HOLDINGS, INC. v. Acme Holdings, Inc.: acme holdings, inc. and Acme holdings, Inc. vs APPLE and Apple."
+    doc = doc_with(nlp, text, [("Acme Holdings, Inc.", "BUSINESS", "acme"), ("Apple", "BUSINESS", "")],
+                   confidences=[[6, 10, "BUSINESS", 0.7]])
+    # the heading tokenizes "INC." as "INC" "."; lower case and one-word names stay exact
+    assert [(s.text, s.start_char, s.kb_id_, c) for s, c in consistent_entities(doc)] == [("ACME HOLDINGS, INC.", 0, "acme", 0.7)]
+    assert consistent_entities(doc, case_insensitive_names=False) == []
+    # "Bank of America" capitalises two words, "OF" may be either
+    doc = doc_with(nlp, "BANK OF AMERICA lent. Bank Of America and Bank of America.", [("Bank of America", "BUSINESS", "")])
+    assert [s.start_char for s, _ in consistent_entities(doc)] == [0, 22]
+
+
 def test_config_checks_and_round_trip(nlp, tmp_path):
-    with pytest.raises(ValueError, match="min_chars must be >= 1"):
-        spacy.blank("en").add_pipe("entity_consistency", config={"min_chars": 0})
+    for config, message in [({"min_chars": 0}, "min_chars must be an integer >= 1"),
+                            ({"label_tickers": "yes"}, "label_tickers"),
+                            ({"labels": "BUSINESS"}, "labels"),
+                            ({"label_short_forms": False, "label_generic_short_forms": True}, "needs label_short_forms")]:
+        with pytest.raises(ValueError, match=message):
+            spacy.blank("en").add_pipe("entity_consistency", config=config)
+    for setting, value, message in [("label_tickers", 1, "label_tickers must be true or false"),
+                                    ("labels", "BUSINESS", "labels must be a list"), ("min_chars", True, "min_chars")]:
+        with pytest.raises(ValueError, match=message):
+            EntityConsistency("c", **{**SETTINGS, setting: value})
     nlp.to_disk(tmp_path / "p")
     loaded = spacy.load(tmp_path / "p")
     assert loaded.pipe_names == ["entity_consistency"] and loaded.get_pipe("entity_consistency").cfg == nlp.get_pipe("entity_consistency").cfg
+    settings = {"min_chars": 3, "require_upper": False, "labels": ["BUSINESS"], "case_insensitive_names": False,
+                "label_short_forms": True, "label_tickers": False, "label_generic_short_forms": True}
+    other = spacy.blank("en")
+    other.add_pipe("entity_consistency", config=settings)
+    other.to_disk(tmp_path / "q")
+    assert spacy.load(tmp_path / "q").get_pipe("entity_consistency").cfg == settings
+    # a pipeline saved before the short-form settings existed loads with their defaults
+    config = (tmp_path / "q" / "config.cfg").read_text(encoding="utf8")
+    kept = [line for line in config.splitlines() if not line.startswith(("case_insensitive_names", "label_"))]
+    (tmp_path / "q" / "config.cfg").write_text("\n".join(kept) + "\n", encoding="utf8")
+    assert spacy.load(tmp_path / "q").get_pipe("entity_consistency").cfg == {
+        **settings, "case_insensitive_names": True, "label_tickers": True, "label_generic_short_forms": False}

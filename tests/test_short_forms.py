@@ -1,0 +1,89 @@
+"""Short forms defined after an entity: quoted defined terms and tickers."""
+import pytest
+import spacy
+
+from spacy_domain_ner.knowledge.short_forms import find_short_forms, is_generic, is_name_like, short_forms_after
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    return spacy.blank("en")
+
+
+def forms_of(nlp, text, entity, label="BUSINESS", kb_id="", confidence=None, **settings):
+    doc = nlp.make_doc(text)
+    start = text.index(entity)
+    doc.ents = [doc.char_span(start, start + len(entity), label=label, kb_id=kb_id)]
+    found = short_forms_after(doc, doc.ents[0], confidence, **settings)
+    return [(doc[f.start:f.end].text, doc[f.start:f.end].start_char, f.label, f.kb_id, f.confidence, f.kind, f.spread) for f in found]
+
+
+@pytest.mark.parametrize("text,entity,terms", [
+    ('Fidelity Advisor New York Municipal Income Fund (the "Fidelity NY Fund") is',
+     "Fidelity Advisor New York Municipal Income Fund", ["Fidelity NY Fund"]),
+    ('Silicon Valley Bank (“SVB”) failed', "Silicon Valley Bank", ["SVB"]),
+    ('Silicon Valley Bank, ("SVB") failed', "Silicon Valley Bank", ["SVB"]),
+    ('Acme Holdings, Inc. ("Acme" or the "Company")', "Acme Holdings, Inc.", ["Acme"]),
+    ('Acme Holdings, Inc. ("Acme" or the "Company")', "Acme Holdings", ["Acme"]),  # the suffix the entity left out
+    ('Acme Corp, a Delaware limited liability company ("Acme"), and', "Acme Corp", ["Acme"]),
+    ('Silicon Valley Bank, a California state-chartered bank (“SVB”)', "Silicon Valley Bank", ["SVB"]),
+    ('Acme Inc. (together with its subsidiaries, "Acme," "we" or "us")', "Acme Inc.", ["Acme"]),
+    ('Beta LLC (hereinafter referred to as "Beta Co")', "Beta LLC", ["Beta Co"]),
+    ('Acme Inc. (NASDAQ: ACME) (the "Company" or "AcmeCo") said', "Acme Inc.", ["ACME", "AcmeCo"]),
+    ('3M Company ("3M") and', "3M Company", ["3M"]),
+])
+def test_defined_terms_and_tickers_are_read(nlp, text, entity, terms):
+    assert [f[0] for f in forms_of(nlp, text, entity)] == terms
+
+
+def test_a_form_takes_the_entity_label_kb_id_and_confidence_and_where_it_is_defined(nlp):
+    text = 'Acme Holdings, Inc. ("Acme" or the "Company")'
+    assert forms_of(nlp, text, "Acme Holdings, Inc.", kb_id="acme", confidence=0.8) == [
+        ("Acme", 22, "BUSINESS", "acme", 0.8, "name", True)]
+    assert forms_of(nlp, text, "Acme Holdings, Inc.", generic=True)[1] == ("Company", 36, "BUSINESS", "", None, "generic", True)
+    # a term for several entities keeps the label, not the kb id
+    assert forms_of(nlp, 'Jane Doe and John Roe (collectively, the "Founders")', "John Roe", label="PERSON", kb_id="roe") == [
+        ("Founders", 42, "PERSON", "", None, "name", True)]
+
+
+@pytest.mark.parametrize("text,entity", [
+    ('Acme Inc. sued the buyer ("Beta")', "Acme Inc."),  # not right after the entity
+    ('Acme Inc. ("acme")', "Acme Inc."),  # not written like a name
+    ('Acme Inc. ("We")', "Acme Inc."),  # a pronoun
+    ('Acme Inc. (see "Risk Factors" below)', "Acme Inc."),  # parentheses that define nothing
+    ('Acme Inc. (the "Company")', "Acme Inc."),  # a role word, generic off
+    ("Acme Inc. ('Acme')", "Acme Inc."),  # single quotes are not read
+    ('Acme Inc. (NASDAQ: Acme)', "Acme Inc."),  # a ticker is all capitals
+    ('Acme Inc. (NASDAQ: ACMEXY)', "Acme Inc."),  # of at most five letters
+    ('Acme Inc. (NASDAQ: A)', "Acme Inc."),  # and min_chars of them
+    ('Acme Inc. (Boston: ACME)', "Acme Inc."),  # after an exchange
+])
+def test_no_short_form(nlp, text, entity):
+    assert forms_of(nlp, text, entity) == []
+
+
+def test_settings_select_the_forms(nlp):
+    text = 'Acme Inc. (NYSE: AC; OTCQB: A) ("Acme" or the "Company") said'
+    assert [f[0] for f in forms_of(nlp, text, "Acme Inc.")] == ["AC", "Acme"]
+    assert [f[0] for f in forms_of(nlp, text, "Acme Inc.", min_chars=1, generic=True)] == ["AC", "A", "Acme", "Company"]
+    assert [f[0] for f in forms_of(nlp, text, "Acme Inc.", tickers=False)] == ["Acme"]
+    assert [f[0] for f in forms_of(nlp, text, "Acme Inc.", names=False)] == ["AC"]
+    assert [f[0] for f in forms_of(nlp, 'Acme Inc. (ticker: ACME)', "Acme Inc.")] == ["ACME"]
+
+
+def test_a_ticker_the_doc_writes_in_lower_case_does_not_spread(nlp):
+    text = "Allstate Corp. (NYSE: ALL) said all is well."
+    doc = nlp.make_doc(text)
+    doc.ents = [doc.char_span(0, 14, label="BUSINESS")]
+    forms = find_short_forms(doc, [(doc.ents[0], 0.9)])
+    assert [(key, [(f.start, f.spread, f.confidence) for f in found]) for key, found in forms.items()] == [
+        (("ALL",), [(5, False, 0.9)])]
+    assert find_short_forms(doc, [(doc.ents[0], 0.9)], names=False, tickers=False) == {}
+
+
+def test_generic_and_name_like_terms():
+    assert all(map(is_generic, ["Company", "the Fund", "Lenders", "Credit Agreement", "Administrative Agent", "COMPANY",
+                                "Parties", "Sub-Adviser"]))
+    assert not any(map(is_generic, ["SVB", "Acme Fund", "Exchange Act", "Securities Act", "Founders", ""]))
+    assert all(map(is_name_like, ["SVB", "Acme", "3M", "Fund"]))
+    assert not any(map(is_name_like, ["acme", "We", "Our", "3m", "", "A B C D E F G H I"]))
