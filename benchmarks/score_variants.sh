@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Scores trained pipelines on E-NER dev (7 classes and mapped to 4), CoNLL test and FIN5, as in the
-# DAPT and multi-task sections of docs/BENCHMARKS.md. A pipeline with a general_ner head is also
+# DAPT and multi-task sections of docs/lab/cures.md (2026-11-29). A pipeline with a general_ner head is also
 # scored through doc.spans["general"]; a news model (CoNLL labels) without label maps.
 # usage: benchmarks/score_variants.sh OUT_DIR NAME=MODEL_DIR [NAME=MODEL_DIR ...]
 # env: ENER_DEV (corpus/ener/dev.spacy), CONLL_TEST (corpus/conll/testb.spacy), FIN5 (corpus/fin5.spacy);

@@ -319,8 +319,8 @@ def test_mine_case_forms_and_add_knowledge_with_case_forms_cli(nlp, tmp_path):
 
     nlp.to_disk(tmp_path / "model")
     srsly.write_jsonl(tmp_path / "kb.jsonl", [{"label": "BUSINESS", "text": "Apex Ltd"}])
-    args = ["add-knowledge", str(tmp_path / "model"), str(tmp_path / "kb.jsonl"), str(tmp_path / "out"), "--any-labels"]
-    result = CliRunner().invoke(app, args + ["--consistency", "true", "--case-forms", str(forms_path)])
+    args = ["add-knowledge", str(tmp_path / "model"), str(tmp_path / "kb.jsonl"), str(tmp_path / "out"), "--no-strict-labels"]
+    result = CliRunner().invoke(app, args + ["--consistency", "--case-forms", str(forms_path)])
     assert result.exit_code == 0, result.output
     loaded = spacy.load(tmp_path / "out")
     assert loaded.pipe_names == ["entity_ruler", "legal_knowledge", "entity_consistency", "case_restorer"]
@@ -330,7 +330,7 @@ def test_mine_case_forms_and_add_knowledge_with_case_forms_cli(nlp, tmp_path):
     add_case_restorer(loaded, forms=loaded.get_pipe("case_restorer").forms, unknown="lower")
     loaded.to_disk(tmp_path / "with_restorer")
     again = ["add-knowledge", str(tmp_path / "with_restorer"), str(tmp_path / "kb.jsonl"), str(tmp_path / "out2"),
-             "--any-labels", "--name", "more_knowledge", "--consistency", "true"]
+             "--no-strict-labels", "--name", "more_knowledge", "--consistency=true"]
     result = CliRunner().invoke(app, again)
     assert result.exit_code == 0, result.output
     reloaded = spacy.load(tmp_path / "out2")
@@ -338,21 +338,21 @@ def test_mine_case_forms_and_add_knowledge_with_case_forms_cli(nlp, tmp_path):
     restorer = reloaded.get_pipe("case_restorer")
     assert restorer.forms == loaded.get_pipe("case_restorer").forms and restorer.unknown == "lower"
     # its settings can be changed on the way; new ones go to a restorer added from a forms file
-    result = CliRunner().invoke(app, again[:3] + [str(tmp_path / "out3"), "--any-labels", "--name", "more_knowledge",
+    result = CliRunner().invoke(app, again[:3] + [str(tmp_path / "out3"), "--no-strict-labels", "--name", "more_knowledge",
                                                "--passage-words", "3"])
     assert result.exit_code == 0, result.output
     restorer = spacy.load(tmp_path / "out3").get_pipe("case_restorer")
     assert (restorer.unknown, restorer.passage_words, restorer.kinds) == ("lower", 3, ["upper", "lower", "title"])
     result = CliRunner().invoke(app, args + ["--case-forms", str(forms_path), "--restore-kinds", "lower, title",
-                                             "--entity-pass", "true"])
+                                             "--entity-pass"])
     assert result.exit_code == 0, result.output
     settings = spacy.load(tmp_path / "out").get_pipe("case_restorer").settings
     assert settings["kinds"] == ["lower", "title"] and settings["entity_pass"] is True
-    for extra in (["--passage-words", "3"], ["--entity-pass", "true"]):
+    for extra in (["--passage-words", "3"], ["--entity-pass"], ["--no-entity-pass"]):
         result = CliRunner().invoke(app, args + extra)
         assert result.exit_code == 1 and "need --case-forms" in result.output
-    result = CliRunner().invoke(app, args + ["--case-forms", str(forms_path), "--entity-pass", "maybe"])
-    assert result.exit_code == 1 and "--entity-pass" in result.output
+    result = CliRunner().invoke(app, args + ["--case-forms", str(forms_path), "--entity-pass=maybe"])
+    assert result.exit_code == 2 and "--entity-pass takes true or false" in result.output
     result = CliRunner().invoke(app, args + ["--case-forms", str(tmp_path / "missing.json")])
     assert result.exit_code == 1 and "missing.json: no such file" in result.output
     (tmp_path / "bad.json").write_text('{"acme": "Acme"}', encoding="utf8")

@@ -331,7 +331,7 @@ def test_add_knowledge_cli_writes_atomically(tmp_path):
     assert loaded.pipe_names == ["ner", "legal_knowledge", "entity_consistency"] and loaded.get_pipe("legal_knowledge").cfg["mode"] == "override"
     assert ("SEC", "GOVERNMENT") in ents(loaded("the SEC"))
     # A second run replaces the output; a failing run leaves it and no temporary directory behind.
-    result = CliRunner().invoke(app, ["add-knowledge", str(model_dir), str(kb_path), str(out), "--mode", "fill", "--consistency", "false"])
+    result = CliRunner().invoke(app, ["add-knowledge", str(model_dir), str(kb_path), str(out), "--mode", "fill", "--no-consistency"])
     assert result.exit_code == 0 and spacy.load(out).get_pipe("legal_knowledge").cfg["mode"] == "fill"
     assert spacy.load(out).pipe_names == ["ner", "legal_knowledge"]
     bad = tmp_path / "bad.jsonl"
@@ -342,10 +342,22 @@ def test_add_knowledge_cli_writes_atomically(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl", "kb.jsonl", "model", "out"]
     result = CliRunner().invoke(app, ["add-knowledge", str(tmp_path / "none"), str(kb_path), str(out)])
     assert result.exit_code == 1 and "no such pipeline directory" in result.output
-    result = CliRunner().invoke(app, ["add-knowledge", str(model_dir), str(kb_path), str(tmp_path / "o2"), "--any-labels",
+    result = CliRunner().invoke(app, ["add-knowledge", str(model_dir), str(kb_path), str(tmp_path / "o2"), "--no-strict-labels",
                                       "--mode", "trusted", "--exclude-groups", ""])
     assert result.exit_code == 0 and spacy.load(tmp_path / "o2").get_pipe("legal_knowledge").cfg["mode"] == "trusted"
-    result = CliRunner().invoke(app, ["add-knowledge", str(model_dir), str(kb_path), str(tmp_path / "o3"), "--consistency", "true"])
+    result = CliRunner().invoke(app, ["add-knowledge", str(model_dir), str(kb_path), str(tmp_path / "o3"), "--consistency"])
     assert result.exit_code == 0 and spacy.load(tmp_path / "o3").pipe_names == ["ner", "legal_knowledge", "entity_consistency"]
-    result = CliRunner().invoke(app, ["add-knowledge", str(model_dir), str(kb_path), str(tmp_path / "o4"), "--consistency", "yes"])
-    assert result.exit_code == 1 and "--consistency takes true or false" in result.output
+    # a project variable's value (`--consistency=${vars.consistency}`), and one that is not a boolean
+    result = CliRunner().invoke(app, ["add-knowledge", str(model_dir), str(kb_path), str(tmp_path / "o3"), "--consistency=false"])
+    assert result.exit_code == 0 and spacy.load(tmp_path / "o3").pipe_names == ["ner", "legal_knowledge"]
+    result = CliRunner().invoke(app, ["add-knowledge", str(model_dir), str(kb_path), str(tmp_path / "o4"), "--consistency=maybe"])
+    assert result.exit_code == 2 and "--consistency takes true or false" in result.output and not (tmp_path / "o4").exists()
+    # an input pipeline's entity_consistency keeps its settings when it is moved last again
+    tuned = spacy.load(model_dir)
+    tuned.add_pipe("entity_consistency", config={"label_tickers": False, "min_chars": 3})
+    tuned.to_disk(tmp_path / "tuned")
+    result = CliRunner().invoke(app, ["add-knowledge", str(tmp_path / "tuned"), str(kb_path), str(tmp_path / "o5")])
+    assert result.exit_code == 0, result.output
+    moved = spacy.load(tmp_path / "o5")
+    assert moved.pipe_names[-1] == "entity_consistency" and moved.pipe_names.count("entity_consistency") == 1
+    assert moved.get_pipe("entity_consistency").cfg["label_tickers"] is False and moved.get_pipe("entity_consistency").cfg["min_chars"] == 3

@@ -93,10 +93,10 @@ def test_package_int8_quantizes_at_load_with_float_weights(tmp_path):
     trained = (tmp_path / "model" / "config.cfg").read_text()
     (tmp_path / "packages").mkdir()
     args = ["package", str(tmp_path / "model"), str(tmp_path / "packages"), "--name", "legal_ner", "--version", "0.1.0",
-            "--source", str(ROOT), "--int8"]
-    result = CliRunner().invoke(app, [*args, "nope"])
-    assert result.exit_code == 1 and "--int8 takes true or false" in result.output
-    result = CliRunner().invoke(app, [*args, "true"])
+            "--source", str(ROOT)]
+    result = CliRunner().invoke(app, [*args, "--int8=nope"])
+    assert result.exit_code == 2 and "--int8 takes true or false" in result.output
+    result = CliRunner().invoke(app, [*args, "--int8=true"])  # as the project passes vars.package_int8
     assert result.exit_code == 0 and "(int8 at load)" in result.output, result.output
     with zipfile.ZipFile(tmp_path / "packages" / "en_legal_ner-0.1.0" / "dist" / "en_legal_ner-0.1.0-py3-none-any.whl") as wheel:
         packaged = wheel.read("en_legal_ner/en_legal_ner-0.1.0/config.cfg").decode()

@@ -19,7 +19,7 @@ def annotate_cli(
     batch_size: int = typer.Option(64, "--batch-size", "-b", help="Records per batch (and per checkpoint)"),
     batch_chars: int = typer.Option(1_000_000, "--batch-chars", help="Characters after which a batch closes early"),
     max_chars: int = typer.Option(100_000, "--max-chars", help="Longer texts are annotated in chunks of at most this"),
-    n_process: int = typer.Option(1, "--n-process", "-n", help="CPU processes (local engine)"),
+    n_process: int = typer.Option(1, "--n-process", help="CPU processes (local engine)"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU to batch on (local engine, one process); -1: CPU"),
     engine: str = typer.Option("local", "--engine", help="local, or ray (needs the ray extra of spacy-domain-ner)"),
     n_actors: int = typer.Option(2, "--n-actors", help="Ray actors, each loading the pipeline once"),
@@ -31,10 +31,10 @@ def annotate_cli(
         None, "--min-confidence", help="Entities with ent._.confidence below this go to the review file, not the output"
     ),
     review: Optional[Path] = typer.Option(None, "--review", help="Review JSONL with --min-confidence (default OUT_STEM.review.jsonl)"),
-    no_text: bool = typer.Option(False, "--no-text", help="Leave the text out of the output records"),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last committed batch"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output or discard an interrupted run"),
-    no_progress: bool = typer.Option(False, "--no-progress", help="Hide the progress bar"),
+    text: bool = typer.Option(True, "--text/--no-text", help="Keep the text in the output records (--no-text: leave it out)"),
+    resume: bool = typer.Option(False, "--resume/--no-resume", help="Continue an interrupted run from its last committed batch"),
+    overwrite: bool = typer.Option(False, "--overwrite/--no-overwrite", help="Replace an existing output or discard an interrupted run"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar"),
 ) -> None:
     """Annotate texts with a spaCy pipeline; every record ends in the output or the errors file, once."""
     from ..annotation.runner import annotate
@@ -44,8 +44,8 @@ def annotate_cli(
             input_path, output, model=model, engine=engine, n_process=n_process, gpu_id=gpu_id, n_actors=n_actors,
             num_gpus=num_gpus, ray_address=ray_address, window_chars=window_chars, code_paths=code or (),
             batch_size=batch_size, max_chars=max_chars, batch_chars=batch_chars, errors_path=errors, summary_path=summary,
-            text_key=text_key, id_key=id_key, keep_text=not no_text, resume=resume, overwrite=overwrite,
-            progress=not no_progress, min_confidence=min_confidence, review_path=review,
+            text_key=text_key, id_key=id_key, keep_text=text, resume=resume, overwrite=overwrite,
+            progress=progress, min_confidence=min_confidence, review_path=review,
         )
     except (ValueError, OSError) as err:
         fail(err)

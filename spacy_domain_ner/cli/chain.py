@@ -9,7 +9,7 @@ from typing import Any, Iterable, List, Sequence
 
 import typer
 
-from ._app import app, fail
+from ._app import app, fail, flag_values
 
 
 def parse_chain(lines: Iterable[str], *, known: Iterable[str]) -> List[List[str]]:
@@ -49,6 +49,7 @@ def run_command(root: Any, argv: Sequence[str]) -> int:
     """
     # standalone mode ends every run in sys.exit, as on the command line, so errors are shown and
     # mapped to a status the same way whatever click the installed typer uses (typer 0.29 vendors its own)
+    # The root command also turns `--x=true|false` of a flag pair into `--x`/`--no-x` here (_app.flag_values).
     try:
         root.main(args=list(argv), prog_name="spacy-domain-ner", standalone_mode=True)
     except SystemExit as exit_:
@@ -66,6 +67,11 @@ def chain_cli(
     root = typer.main.get_command(app)
     try:
         argvs = parse_chain(commands, known=list(root.commands))
+        for i, argv in enumerate(argvs, 1):  # a bad `--x=VALUE` stops the chain before anything runs
+            try:
+                flag_values(argv[1:], root.commands[argv[0]])
+            except ValueError as err:
+                raise ValueError(f"command {i} ({argv[0]}): {err}") from None
     except ValueError as err:
         fail(err)
     for i, argv in enumerate(argvs, 1):

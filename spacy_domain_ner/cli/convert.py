@@ -30,8 +30,8 @@ def convert_cli(
     lang: str = typer.Option("en", "--lang", help="spaCy language of the tokenizer"),
     text_key: str = typer.Option("text", "--text-key", help="Text key of Label Studio tasks"),
     natural_spacing: bool = typer.Option(
-        True, "--natural-spacing/--token-spacing",
-        help="Token formats: rebuild written spacing ('Inc., filed') or put a space after every token",
+        True, "--natural-spacing/--no-natural-spacing",
+        help="Token formats: rebuild written spacing ('Inc., filed'); --no-natural-spacing: a space after every token",
     ),
 ) -> None:
     """Convert NER corpora to DocBin, writing a stats JSON next to each output."""
@@ -62,8 +62,8 @@ def corpus_cli(
     n_sents: int = typer.Option(10, "--n-sents", "-n", help="Sentences per Doc for token formats (0: whole documents)"),
     lang: str = typer.Option("en", "--lang", help="spaCy language of the tokenizer"),
     natural_spacing: bool = typer.Option(
-        True, "--natural-spacing/--token-spacing",
-        help="Token formats: rebuild written spacing ('Inc., filed') or put a space after every token",
+        True, "--natural-spacing/--no-natural-spacing",
+        help="Token formats: rebuild written spacing ('Inc., filed'); --no-natural-spacing: a space after every token",
     ),
 ) -> None:
     """Build a training corpus (train, dev and test DocBins) from given splits or by splitting documents."""

@@ -5,7 +5,7 @@ from typing import Any, Dict, List, Optional
 import typer
 
 from ..io.atomic import replace_directory, write_json_atomic
-from ._app import app, fail, true_or_false
+from ._app import app, fail
 
 
 def _groups(value: str) -> List[str]:
@@ -16,7 +16,7 @@ def _groups(value: str) -> List[str]:
 def mine_kb_cli(
     inputs: List[Path] = typer.Argument(..., help="Annotated .spacy files to mine (the training corpus)"),
     output: Path = typer.Option(..., "--output", "-o", help="Output KB .jsonl"),
-    curated: Optional[Path] = typer.Option(None, "--curated", "-c", help="Curated KB .jsonl to merge with (it wins on conflicts); only its entries whose (mapped) label the corpus has are used"),
+    curated: Optional[Path] = typer.Option(None, "--curated", help="Curated KB .jsonl to merge with (it wins on conflicts); only its entries whose (mapped) label the corpus has are used"),
     curated_labels: Optional[Path] = typer.Option(None, "--curated-labels", help="Label map (JSON) from the curated KB's labels to the corpus's (default: its labels as they are); a label mapped to null, or unmapped under 'unmapped': 'drop', is left out"),
     report: Optional[Path] = typer.Option(None, "--report", help="Write the mining/merge report (JSON) here"),
     min_count: int = typer.Option(3, "--min-count", help="Least occurrences of a string's majority label"),
@@ -96,14 +96,15 @@ def add_knowledge_cli(
     mode: str = typer.Option("override", "--mode", help="fill, override or trusted"),
     name: str = typer.Option("legal_knowledge", "--name", help="Component name"),
     exclude_groups: str = typer.Option("citation", "--exclude-groups", help="Comma-separated KB groups to skip"),
-    case_sensitive: bool = typer.Option(True, "--case-sensitive/--case-insensitive", help="Default for phrases that do not say"),
+    case_sensitive: bool = typer.Option(True, "--case-sensitive/--no-case-sensitive", help="Whether KB phrases that do not say are matched case-sensitively"),
     trusted_precision: float = typer.Option(0.9, "--trusted-precision", help="Least precision of an overriding entry in trusted mode"),
-    strict_labels: bool = typer.Option(True, "--strict-labels/--any-labels", help="Fail on KB labels the ner does not know"),
-    consistency: str = typer.Option("true", "--consistency", metavar="true|false", help="true: also add entity_consistency last (a Doc's entity strings label their other mentions)"),
+    strict_labels: bool = typer.Option(True, "--strict-labels/--no-strict-labels", help="Fail on KB labels the ner does not know (--no-strict-labels: allow them)"),
+    consistency: bool = typer.Option(True, "--consistency/--no-consistency", help="Also add entity_consistency last (a Doc's entity strings label their other mentions)"),
+    name_designators: Optional[Path] = typer.Option(None, "--name-designators", help="Designators .json (mine-name-designators): also add name_spans after the KB component (entities cut out of a long name become the whole name)"),
     case_forms: Optional[Path] = typer.Option(None, "--case-forms", help="Case forms .json (mine-case-forms): also add case_restorer last (text written all upper, lower or title case is annotated through its truecased copy)"),
     restore_kinds: Optional[str] = typer.Option(None, "--restore-kinds", help="case_restorer: comma-separated kinds of text to restore (upper, lower, title; default all, or the input pipeline's)"),
     passage_words: Optional[int] = typer.Option(None, "--passage-words", help="case_restorer: also truecase passages of at least N words in capitals inside ordinary text (0: off; default 2, or the input pipeline's)"),
-    entity_pass: Optional[str] = typer.Option(None, "--entity-pass", metavar="true|false", help="case_restorer: annotate each truecased copy again with its entities' words written as the corpus writes entities (default false, or the input pipeline's)"),
+    entity_pass: Optional[bool] = typer.Option(None, "--entity-pass/--no-entity-pass", help="case_restorer: annotate each truecased copy again with its entities' words written as the corpus writes entities (default: off, or as the input pipeline's restorer does)"),
 ) -> None:
     """Add the legal_knowledge component after ner to a trained pipeline, without retraining."""
     import spacy
@@ -112,9 +113,9 @@ def add_knowledge_cli(
     from ..casing.restorer import add_case_restorer
     from ..knowledge.component import add_knowledge
     from ..knowledge.kb import KnowledgeError
+    from ..knowledge.name_spans import add_name_spans
 
     try:
-        add_consistency = true_or_false(consistency, "--consistency")
         if not model_dir.is_dir():
             raise ValueError(f"{model_dir}: no such pipeline directory")
         nlp = spacy.load(model_dir)
@@ -122,13 +123,19 @@ def add_knowledge_cli(
             nlp, kb_path=kb, mode=mode, name=name, exclude_groups=_groups(exclude_groups), case_sensitive=case_sensitive,
             trusted_precision=trusted_precision, strict_labels=strict_labels,
         )
-        if add_consistency:
+        if name_designators is not None:
+            if not name_designators.is_file():
+                raise ValueError(f"{name_designators}: no such file")
+            add_name_spans(nlp, designators=srsly.read_json(name_designators), after=name)
+        if consistency:  # last after the KB and name_spans; an input pipeline's settings are kept
+            settings = {}
             if "entity_consistency" in nlp.pipe_names:
+                settings = dict(nlp.get_pipe("entity_consistency").cfg)
                 nlp.remove_pipe("entity_consistency")
-            nlp.add_pipe("entity_consistency", last=True)
+            nlp.add_pipe("entity_consistency", last=True, config=settings)
         settings = {} if restore_kinds is None else {"kinds": _groups(restore_kinds)}
         settings.update({} if passage_words is None else {"passage_words": passage_words})
-        settings.update({} if entity_pass is None else {"entity_pass": true_or_false(entity_pass, "--entity-pass")})
+        settings.update({} if entity_pass is None else {"entity_pass": entity_pass})
         if case_forms is not None:
             if not case_forms.is_file():
                 raise ValueError(f"{case_forms}: no such file")

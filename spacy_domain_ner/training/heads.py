@@ -238,7 +238,10 @@ def score_general_ents(examples: Iterable[Example], *, spans_key: str = DEFAULT_
 
 @registry.scorers(SCORER)
 def make_general_ner_scorer() -> Callable:
-    """RETURNS (Callable): `score_general_ents`."""
+    """The scorer of the `general_ner` head: entity P/R/F of `doc.spans["general"]`.
+
+    RETURNS (Callable): `score_general_ents`.
+    """
     return score_general_ents
 
 
