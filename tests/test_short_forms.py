@@ -2,7 +2,9 @@
 import pytest
 import spacy
 
-from spacy_domain_ner.knowledge.short_forms import find_short_forms, is_generic, is_name_like, short_forms_after
+from spacy_domain_ner.knowledge.short_forms import (
+    derives_from, find_short_forms, is_abbreviation, is_generic, is_name_like, short_forms_after,
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +43,11 @@ def test_a_form_takes_the_entity_label_kb_id_and_confidence_and_where_it_is_defi
     assert forms_of(nlp, text, "Acme Holdings, Inc.", kb_id="acme", confidence=0.8) == [
         ("Acme", 22, "BUSINESS", "acme", 0.8, "name", True)]
     assert forms_of(nlp, text, "Acme Holdings, Inc.", generic=True)[1] == ("Company", 36, "BUSINESS", "", None, "generic", True)
-    # a term for several entities keeps the label, not the kb id
-    assert forms_of(nlp, 'Jane Doe and John Roe (collectively, the "Founders")', "John Roe", label="PERSON", kb_id="roe") == [
-        ("Founders", 42, "PERSON", "", None, "name", True)]
+    # a term for several entities names them by a role: generic, with the label and not the kb id
+    group = 'Jane Doe and John Roe (collectively, the "Founders")'
+    assert forms_of(nlp, group, "John Roe", label="PERSON", kb_id="roe") == []
+    assert forms_of(nlp, group, "John Roe", label="PERSON", kb_id="roe", generic=True) == [
+        ("Founders", 42, "PERSON", "", None, "generic", True)]
 
 
 @pytest.mark.parametrize("text,entity", [
@@ -57,6 +61,10 @@ def test_a_form_takes_the_entity_label_kb_id_and_confidence_and_where_it_is_defi
     ('Acme Inc. (NASDAQ: ACMEXY)', "Acme Inc."),  # of at most five letters
     ('Acme Inc. (NASDAQ: A)', "Acme Inc."),  # and min_chars of them
     ('Acme Inc. (Boston: ACME)', "Acme Inc."),  # after an exchange
+    # a term not drawn from the entity defines something else the sentence speaks of
+    ('a certificate signed by Borrower (the "Perfection Certificate"). The', "Borrower"),
+    ('any Lender (each, an "Indemnified Person") harmless', "Lender"),
+    ('Silicon Valley Bank ("BofA")', "Silicon Valley Bank"),
 ])
 def test_no_short_form(nlp, text, entity):
     assert forms_of(nlp, text, entity) == []
@@ -87,3 +95,25 @@ def test_generic_and_name_like_terms():
     assert not any(map(is_generic, ["SVB", "Acme Fund", "Exchange Act", "Securities Act", "Founders", ""]))
     assert all(map(is_name_like, ["SVB", "Acme", "3M", "Fund"]))
     assert not any(map(is_name_like, ["acme", "We", "Our", "3m", "", "A B C D E F G H I"]))
+
+
+@pytest.mark.parametrize("term,name,derived", [
+    ("SVB", "Silicon Valley Bank", True),
+    ("JPMCB", "JPMorgan Chase Bank, N.A.", True),
+    ("Acme", "Acme Holdings, Inc.", True),
+    ("Acme Group", "Acme Holdings, Inc.", True),
+    ("AcmeCo", "Acme Inc.", True),
+    ("Fidelity NY Fund", "Fidelity Advisor New York Municipal Income Fund", True),
+    ("Perfection Certificate", "Borrower", False),
+    ("Indemnified Person", "Lender", False),
+    ("BofA", "Silicon Valley Bank", False),
+    ("Svb", "Silicon Valley Bank", False),  # an abbreviation is written in capitals
+])
+def test_a_term_derives_from_the_name_it_follows(term, name, derived):
+    assert derives_from(term, name) is derived
+
+
+def test_abbreviations():
+    assert is_abbreviation("SVB", "Silicon Valley Bank") and is_abbreviation("S&P", "Standard & Poor's")
+    assert not is_abbreviation("VSB", "Silicon Valley Bank")  # the letters in order
+    assert not is_abbreviation("AB", "CAB Holdings")  # the first at the start of a word

@@ -13,12 +13,15 @@ kind of organisation (`, a Delaware limited liability company`), holding either
   or commas: `(the "Fund")`, `("Acme" or the "Company")`, `(collectively, the "Sellers")`. Single
   quotes are not read: the closing one is also the apostrophe. A term counts when it looks like a
   name: its first character a capital letter (or a digit, with a capital later: "3M"), at most
-  eight words, not a pronoun ("We", "Us", "Our"). A term made only of role words (`GENERIC_WORDS`:
+  eight words, not a pronoun ("We", "Us", "Our"), and drawn from the entity (`derives_from`: its
+  words are the name's, or it abbreviates the name, as "SVB"), since a definition after an entity
+  may define something else the sentence speaks of (`a certificate signed by Borrower (the
+  "Perfection Certificate")`). A term made only of role words (`GENERIC_WORDS`:
   "Company", "Fund", "Borrower", "Credit Agreement", "Administrative Agent") is generic: it names
   the entity by its role, and annotation guidelines often leave "the Company" unannotated, so
   generic terms count only when asked (`generic=True`). A term introduced by "collectively",
-  "each", "jointly", "individually" or "respectively" names a group or each of several entities,
-  so it keeps the entity's label but not its kb id.
+  "each", "jointly", "individually" or "respectively" names a group or each of several entities
+  by a role, so it is generic too, and keeps the entity's label but not its kb id.
 - tickers, `(NASDAQ: ACME)`, `(NYSE American: XYZ; TSX: XY)`, `(ticker: ACME)`, `(OTCQB: ACME)`:
   one to five capital letters, and at least `min_chars` of them, because one-letter tickers ("A",
   "T") are words too. A ticker that the Doc also writes in lower case ("ALL" and "all") is a word
@@ -118,6 +121,58 @@ def is_name_like(term: str) -> bool:
     return term[0].isupper() or (term[0].isdigit() and any(c.isupper() for c in term))
 
 
+_FILLER = frozenset("the a an and & of for".split())
+
+
+def _name_words(text: str) -> List[str]:
+    return [w for w in (w.strip(".,;:'’\"()").lower() for w in re.split(r"[\s\-/]+", text)) if w and w not in _FILLER]
+
+
+def is_abbreviation(short: str, long: str) -> bool:
+    """Whether `short` abbreviates `long` (Schwartz & Hearst, 2003): its letters and digits occur in
+    `long` in order, the first of them at the start of one of `long`'s words ("SVB" of "Silicon Valley
+    Bank", "JPMCB" of "JPMorgan Chase Bank").
+
+    short (str): The short form.
+    long (str): The long form.
+    RETURNS (bool): Whether it abbreviates it.
+    """
+    s, pos = len(short) - 1, len(long) - 1
+    while s >= 0:
+        char = short[s].lower()
+        if not char.isalnum():
+            s -= 1
+            continue
+        while pos >= 0 and (long[pos].lower() != char or (s == 0 and pos > 0 and long[pos - 1].isalnum())):
+            pos -= 1
+        if pos < 0:
+            return False
+        pos -= 1
+        s -= 1
+    return any(c.isalnum() for c in short)
+
+
+def derives_from(term: str, name: str) -> bool:
+    """Whether a defined term is drawn from the entity it follows: its first word is a word of the
+    name ("Acme Group" of "Acme Holdings, Inc.", "Fidelity NY Fund"), begins with the name's first
+    word ("AcmeCo"), or is written in capitals and abbreviates the name ("SVB" of "Silicon Valley
+    Bank"). A term that is none of these names something else the sentence speaks of: `a
+    certificate signed by Borrower (the "Perfection Certificate")`.
+
+    term (str): The defined term, without quotes.
+    name (str): The entity's text.
+    RETURNS (bool): Whether the term derives from the name.
+    """
+    words, name_words = _name_words(term), _name_words(name)
+    if not words or not name_words:
+        return False
+    first = words[0]
+    if first in name_words or first.startswith(name_words[0]):
+        return True
+    raw = term.split()[0] if term.split()[0].lower() not in _FILLER else term.split()[1]
+    return raw.isupper() and is_abbreviation(raw, name)
+
+
 def short_forms_after(doc: Doc, ent: Span, confidence: Optional[float], *, min_chars: int = 2, generic: bool = False,
                       names: bool = True, tickers: bool = True, text: Optional[str] = None,
                       lower_words: Optional[Set[str]] = None) -> List[ShortForm]:
@@ -148,12 +203,16 @@ def short_forms_after(doc: Doc, ent: Span, confidence: Optional[float], *, min_c
         if not (definition or listing):
             break
         if names and definition:
-            kb_id = "" if _GROUP.search(inside) else ent.kb_id_
+            group = bool(_GROUP.search(inside))
+            kb_id = "" if group else ent.kb_id_
             for quoted in _QUOTED.finditer(inside):
                 term = quoted.group(1).strip().rstrip(",;:")
                 if len(term) < min_chars or not is_name_like(term):
                     continue
-                kind = "generic" if is_generic(term) else "name"
+                # a term for several entities ("collectively, the Founders") names them by a role
+                kind = "generic" if group or is_generic(term) else "name"
+                if kind == "name" and not derives_from(term, ent.text):
+                    continue
                 start = offset + quoted.start(1) + quoted.group(1).index(term)
                 span = doc.char_span(start, start + len(term))  # None off token boundaries
                 if span is not None and (generic or kind == "name"):
