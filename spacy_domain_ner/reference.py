@@ -116,8 +116,9 @@ def cli_markdown() -> str:
     from .cli import app
 
     group = typer.main.get_command(app)
-    # the group's dict keeps registration order (click's list_commands would sort it)
-    commands = [(name, command) for name, command in group.commands.items() if not getattr(command, "hidden", False)]
+    # the order of `--help`: the app's group lists the commands in workflow order
+    names = group.list_commands(typer.Context(group))
+    commands = [(name, group.commands[name]) for name in names if not getattr(group.commands[name], "hidden", False)]
     lines = ["# Command-line reference", "",
              f"Look up how to call each command of `{PROG}` (installed as `spacy-domain-ner` too): its arguments, "
              f"options and defaults. Generated from the code by `{REGENERATE}`; do not edit.", ""]
