@@ -9,13 +9,13 @@
 # usage: benchmarks/gpu_check.sh [--install-only] [--cpu] [--payload DIR] [--work DIR] [--out DIR]
 #            [--max-steps N] [--batch-size N] [--train-seconds N] [E_NER_DIR]
 #   E_NER_DIR holds train.csv and dev.csv (default: PAYLOAD/data); PAYLOAD defaults to build/gpu
-#   (wheels/, model/, data/). The corpus and the trained pipeline go to WORK (/tmp/gpu_check);
+#   (wheels/, model/, data/). The corpus and the trained pipeline go to WORK ($TMPDIR/gpu_check);
 #   the log-sized results (summary.json, train_log.json, dev_metrics.json/.md) to OUT
 #   (default: $OUT if set, as on the device machine, else benchmarks/out/gpu).
 #   --cpu runs the same steps on CPU without mixed precision, to try the script on small data.
 set -euo pipefail
 PAYLOAD=build/gpu
-WORK=/tmp/gpu_check
+WORK=${TMPDIR:-/tmp}/gpu_check
 RESULTS=${OUT:-benchmarks/out/gpu}
 MAX_STEPS=600        # ~12 epochs of E-NER (301k words) at 8000 padded tokens a batch
 BATCH_SIZE=8000      # padded tokens a batch: 4x the CPU config's 2000; memory is no limit here
@@ -43,7 +43,7 @@ ENER=${ENER:-$PAYLOAD/data}
 PY=${PYTHON:-python3}
 # Installed apart from the image's packages, ahead of them on the path (shadowing transformers 5);
 # a later call on the same machine finds them there.
-SITE=${GPU_SITE:-/tmp/gpu_site}
+SITE=${GPU_SITE:-${TMPDIR:-/tmp}/gpu_site}
 export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 start=$SECONDS
 stamp() { echo "== [$((SECONDS - start)) s] $*"; }

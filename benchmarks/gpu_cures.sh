@@ -2,7 +2,7 @@
 # The cures at one budget on one GPU: the hybrid recipe (configs/ner_hybrid.cfg) at a GPU
 # batch, and its variants, trained side by side (one process each, all on GPU 0), each to its
 # step budget or the time bound, then every model-best scored with and without the knowledge base.
-# Runs after `benchmarks/gpu_check.sh --install-only` on the same machine (it finds /tmp/gpu_site).
+# Runs after `benchmarks/gpu_check.sh --install-only` on the same machine (it finds its gpu_site under $TMPDIR).
 #   base, base_s1    the recipe, seeds 0 and 1 (the noise between seeds)
 #   lr2e4            the encoder's learning rate doubled (2e-4; the heads keep 10x)
 #   adv05, adv2      FGM adversarial training on the embeddings, epsilon 0.5 and 2.0
@@ -17,7 +17,7 @@
 #   everything, scoring included, should be done (training is bounded to leave room for it).
 #   OUT receives one file, cures.tar.gz (learning curves, logs, metrics), and summary.tsv.
 set -uo pipefail
-PAYLOAD=build/gpu; WORK=/tmp/gpu_cures; RESULTS=${OUT:-benchmarks/out/gpu_cures}
+PAYLOAD=build/gpu; WORK=${TMPDIR:-/tmp}/gpu_cures; RESULTS=${OUT:-benchmarks/out/gpu_cures}
 GPU=0; DEADLINE=500; STEPS=500; BATCH=8000; EVAL=50; ONLY=""; DAPT_EPOCHS=1; SCORE_RESERVE=150
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -38,7 +38,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 PY=${PYTHON:-python3}
-SITE=${GPU_SITE:-/tmp/gpu_site}
+SITE=${GPU_SITE:-${TMPDIR:-/tmp}/gpu_site}
 [ -d "$SITE" ] && export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 start=$SECONDS
