@@ -188,6 +188,23 @@ def test_label_studio(tmp_path):
     assert len(stats["repaired"]) == 2 and "UTF-16" in stats["repaired"][0]["reason"]
 
 
+def test_label_studio_takes_the_latest_annotation_and_the_record_id(tmp_path):
+    text = "Acme Corp. v. SEC"
+    older = {"created_at": "2026-12-01T10:00:00", "result": [
+        {"type": "labels", "value": {"start": 0, "end": 4, "text": "Acme", "labels": ["BUSINESS"]}}]}
+    newer = {"created_at": "2026-12-01T09:00:00", "updated_at": "2026-12-02T08:00:00", "result": [
+        {"type": "labels", "value": {"start": 0, "end": 10, "text": "Acme Corp.", "labels": ["BUSINESS"]}}]}
+    tasks = [{"id": 3, "data": {"text": text, "id": "filing-17"}, "annotations": [newer, older]},
+             {"id": 4, "data": {"text": text}, "annotations": [{"result": older["result"]}, {"result": []}]}]
+    path = write(tmp_path, "ls.json", json.dumps(tasks))
+    out = tmp_path / "ls.spacy"
+    convert([path], out)
+    first, second = read_docs(out)
+    assert first.user_data["doc_id"] == "filing-17" and ents(first) == [("Acme Corp.", "BUSINESS")]
+    # without dates the last annotation listed is the latest
+    assert second.user_data["doc_id"] == "4" and ents(second) == []
+
+
 def test_split_is_deterministic_and_document_level():
     ids = [f"doc{i}" for i in range(100)]
     a = split_documents(ids, fractions=[0.8, 0.1, 0.1], seed=1)

@@ -82,8 +82,10 @@ def _utf16_to_index(text: str, offset: int) -> int:
 
 
 def read_label_studio(path: Path, *, text_key: str = "text") -> Iterator[SpanRecord]:
-    """Read a Label Studio JSON export (a list of tasks). The first annotation that was
-    not cancelled is used. Label Studio counts offsets in UTF-16 code units; where the
+    """Read a Label Studio JSON export (a list of tasks). Of a task's annotations that were not
+    cancelled, the latest (`updated_at`, else `created_at`, else the last listed) is used; the
+    record id is `data.id` when the task has one (a record exported by `export-review`), else the
+    task's id. Label Studio counts offsets in UTF-16 code units; where the
     stored span text shows that, offsets are converted and reported as repairs.
 
     path (Path): The exported JSON file.
@@ -106,9 +108,12 @@ def read_label_studio(path: Path, *, text_key: str = "text") -> Iterator[SpanRec
         if isinstance(task.get("id"), int):
             location = f"{path} record {index} (id {task['id']})"
         annotations = [a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")]
+        # a task annotated (corrected) more than once: the latest annotation is the reviewer's last word
+        latest = max(enumerate(annotations), key=lambda pair: (str(pair[1].get("updated_at") or pair[1].get("created_at") or ""), pair[0]),
+                     default=(None, None))[1]
         spans: List[CharSpan] = []
         repairs = []
-        for result in annotations[0].get("result", []) if annotations else []:
+        for result in latest.get("result", []) if latest else []:
             value = result.get("value") if isinstance(result, dict) else None
             if not isinstance(value, dict) or "start" not in value or not value.get("labels"):
                 continue  # relations, choices and other non-span results carry no entity
@@ -129,7 +134,8 @@ def read_label_studio(path: Path, *, text_key: str = "text") -> Iterator[SpanRec
                     span = fixed
             spans.append(span)
         yield SpanRecord(
-            doc_id=_record_id(task, f"{path.name}#{index}"),
+            # the record's own id (exported into data by export-review) before Label Studio's task id
+            doc_id=_record_id(task["data"], "") or _record_id(task, f"{path.name}#{index}"),
             location=location,
             text=text,
             spans=_check_spans(location, text, spans),

@@ -1,0 +1,123 @@
+"""Review export: annotated records as Label Studio, doccano and Prodigy tasks, most useful first."""
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from spacy_domain_ner.annotation.review import (
+    ReviewError, export_review, order_records, read_annotated, selection_key, to_task,
+)
+from spacy_domain_ner.cli import app
+from spacy_domain_ner.corpus.convert import convert
+from spacy.tokens import DocBin
+import spacy
+
+TEXT = "Acme Holdings, Inc. sued the SEC in Delaware."
+
+
+def ent(start, end, label, confidence=None):
+    e = {"start": start, "end": end, "label": label, "text": TEXT[start:end]}
+    if confidence is not None:
+        e["confidence"] = confidence
+    return e
+
+
+def records():
+    return [
+        {"id": "sure", "text": TEXT, "meta": {"source": "a"}, "entities": [ent(0, 19, "BUSINESS", 0.95), ent(29, 32, "GOVERNMENT", 0.9)]},
+        {"id": "unsure", "text": TEXT, "meta": {"source": "b"}, "entities": [ent(0, 4, "BUSINESS", 0.3), ent(29, 32, "GOVERNMENT", 0.99)]},
+        {"id": "middling", "text": TEXT, "entities": [ent(0, 19, "BUSINESS", 0.6), ent(29, 32, "GOVERNMENT", 0.6)]},
+        {"id": 7, "text": TEXT, "entities": [ent(36, 44, "LOCATION")]},  # unscored
+        {"id": "none", "text": TEXT, "entities": []},
+    ]
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf8")
+    return path
+
+
+@pytest.mark.parametrize("strategy,expected", [
+    # means: sure 0.925, unsure 0.645, middling 0.6; minima: 0.9, 0.3, 0.6; under 0.8: 0, 1, 2
+    ("lowest-mean", ["middling", "unsure", "sure", 7, "none"]),
+    ("lowest-min", ["unsure", "middling", "sure", 7, "none"]),
+    ("most-uncertain", ["middling", "unsure", "sure", 7, "none"]),
+])
+def test_strategies_order_the_records(strategy, expected):
+    assert [r["id"] for r in order_records(records(), strategy=strategy, threshold=0.8)] == expected
+
+
+def test_random_order_is_seeded_and_limit_keeps_the_first():
+    ids = lambda seed: [r["id"] for r in order_records(records(), strategy="random", seed=seed)]
+    assert ids(1) == ids(1) and sorted(map(str, ids(1))) == sorted(map(str, [r["id"] for r in records()]))
+    assert any(ids(s) != ids(1) for s in range(2, 6))
+    assert [r["id"] for r in order_records(records(), strategy="lowest-min", limit=2)] == ["unsure", "middling"]
+    with pytest.raises(ValueError, match="strategy"):
+        selection_key(records()[0], strategy="newest", threshold=0.8)
+
+
+def test_tasks_keep_the_record():
+    record = records()[1]
+    ls = to_task(record, fmt="labelstudio", model_version="en_legal_ner-0.1.0")
+    assert ls["data"] == {"id": "unsure", "text": TEXT, "meta": {"source": "b"}}
+    prediction = ls["predictions"][0]
+    assert prediction["model_version"] == "en_legal_ner-0.1.0" and prediction["score"] == pytest.approx(0.645)
+    assert [(r["value"]["start"], r["value"]["end"], r["value"]["text"], r["value"]["labels"], r["score"]) for r in prediction["result"]] == [
+        (0, 4, "Acme", ["BUSINESS"], 0.3), (29, 32, "SEC", ["GOVERNMENT"], 0.99)]
+    doccano = to_task(record, fmt="doccano")
+    assert doccano["label"] == [[0, 4, "BUSINESS"], [29, 32, "GOVERNMENT"]] and {k: doccano[k] for k in record} == record
+    prodigy = to_task(records()[3], fmt="prodigy")
+    assert prodigy["spans"] == [{"start": 36, "end": 44, "label": "LOCATION"}] and prodigy["id"] == 7
+
+
+def test_review_file_entities_go_back_and_bad_input_is_located(tmp_path):
+    kept = [{**r, "entities": [e for e in r["entities"] if e.get("confidence", 1) >= 0.8]} for r in records()]
+    review = [{**r, "entities": [e for e in r["entities"] if e.get("confidence", 1) < 0.8]} for r in records()]
+    out = write_jsonl(tmp_path / "out.jsonl", kept)
+    rev = write_jsonl(tmp_path / "out.review.jsonl", [r for r in review if r["entities"]])
+    assert read_annotated(out, review=rev) == records()
+    write_jsonl(tmp_path / "bad.jsonl", [records()[0], {"id": "x", "entities": []}])
+    with pytest.raises(ReviewError, match=r"bad.jsonl:2: no 'text' string"):
+        read_annotated(tmp_path / "bad.jsonl")
+    write_jsonl(tmp_path / "twice.jsonl", [records()[0], records()[0]])
+    with pytest.raises(ReviewError, match=r"twice.jsonl:2: id 'sure' occurs twice"):
+        read_annotated(tmp_path / "twice.jsonl")
+    write_jsonl(tmp_path / "stray.review.jsonl", [{**records()[0], "id": "elsewhere"}])
+    with pytest.raises(ReviewError, match="stray.review.jsonl:1: id 'elsewhere' is not in"):
+        read_annotated(out, review=tmp_path / "stray.review.jsonl")
+
+
+def test_export_reconciles_and_a_corrected_label_studio_export_converts_back(tmp_path):
+    out = write_jsonl(tmp_path / "out.jsonl", records())
+    tasks_path = tmp_path / "tasks.json"
+    summary = export_review(out, tasks_path, strategy="lowest-min", limit=3)
+    assert summary["records"] == summary["records_exported"] + summary["records_left"] == 5
+    assert summary["ids"] == ["unsure", "middling", "sure"] and summary["entities_exported"] == 6
+    tasks = json.loads(tasks_path.read_text(encoding="utf8"))
+    # the reviewer corrects "Acme" to the whole name; Label Studio adds its own ids and the annotation
+    for i, task in enumerate(tasks):
+        task["id"] = 100 + i
+        result = [dict(r, value=dict(r["value"])) for r in task["predictions"][0]["result"]]
+        for r in result:
+            if r["value"]["text"] == "Acme":
+                r["value"].update(end=19, text=TEXT[:19])
+        task["annotations"] = [{"result": result, "updated_at": "2026-12-07T12:00:00"}]
+    tasks_path.write_text(json.dumps(tasks), encoding="utf8")
+    corrected = tmp_path / "corrected.spacy"
+    stats = convert([tasks_path], corrected)[corrected]
+    docs = list(DocBin().from_disk(corrected).get_docs(spacy.blank("en").vocab))
+    assert [d.user_data["doc_id"] for d in docs] == ["unsure", "middling", "sure"]
+    assert [(e.text, e.label_) for e in docs[0].ents] == [("Acme Holdings, Inc.", "BUSINESS"), ("SEC", "GOVERNMENT")]
+    assert stats["entities_written"] == 6 and stats["reconciled"]
+
+
+def test_cli_writes_tasks_and_summary(tmp_path):
+    out = write_jsonl(tmp_path / "out.jsonl", records())
+    result = CliRunner().invoke(app, ["export-review", str(out), "-o", str(tmp_path / "tasks.jsonl"), "--format", "doccano",
+                                      "--strategy", "random", "--seed", "3", "--limit", "2"])
+    assert result.exit_code == 0, result.output
+    lines = (tmp_path / "tasks.jsonl").read_text(encoding="utf8").splitlines()
+    summary = json.loads((tmp_path / "tasks.summary.json").read_text(encoding="utf8"))
+    assert len(lines) == 2 and [json.loads(l)["id"] for l in lines] == summary["ids"] and summary["records_left"] == 3
+    result = CliRunner().invoke(app, ["export-review", str(out), "-o", str(tmp_path / "t.json"), "--format", "excel"])
+    assert result.exit_code != 0 and "format must be one of" in result.output and not (tmp_path / "t.json").exists()
