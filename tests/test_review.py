@@ -121,3 +121,38 @@ def test_cli_writes_tasks_and_summary(tmp_path):
     assert len(lines) == 2 and [json.loads(l)["id"] for l in lines] == summary["ids"] and summary["records_left"] == 3
     result = CliRunner().invoke(app, ["export-review", str(out), "-o", str(tmp_path / "t.json"), "--format", "excel"])
     assert result.exit_code != 0 and "format must be one of" in result.output and not (tmp_path / "t.json").exists()
+
+
+def test_corrections_keep_the_latest_leave_dev_out_and_report_train(tmp_path):
+    from spacy_domain_ner.corpus.corrections import import_corrections
+
+    nlp = spacy.blank("en")
+
+    def docbin(path, rows):
+        docs = []
+        for doc_id, text in rows:
+            doc = nlp.make_doc(text)
+            doc.user_data["doc_id"] = doc_id
+            docs.append(doc)
+        DocBin(docs=docs, store_user_data=True).to_disk(path)
+        return path
+
+    dev_text = "The Commission approved the merger of Beta Bank and Gamma Trust on Monday afternoon."
+    train = docbin(tmp_path / "train.spacy", [("old-1", "Acme Holdings, Inc. sued the SEC in Delaware."), ("t2", "Other text.")])
+    dev = docbin(tmp_path / "dev.spacy", [("d1", dev_text)])
+    first = [{"id": "old-1", "text": TEXT, "label": [[0, 4, "BUSINESS"]]},
+             {"id": "new-2", "text": "Zeta LLC sued Omega Corp.", "label": [[0, 8, "BUSINESS"]]}]
+    second = [{"id": "old-1", "text": TEXT, "label": [[0, 19, "BUSINESS"], [29, 32, "GOVERNMENT"]]},
+              {"id": "d1-again", "text": dev_text + " More.", "label": []}]
+    inputs = [write_jsonl(tmp_path / "a.jsonl", first), write_jsonl(tmp_path / "b.jsonl", second)]
+    out = tmp_path / "corrections.spacy"
+    result = import_corrections(inputs, out, train=[train], dev=[dev])
+    docs = list(DocBin().from_disk(out).get_docs(nlp.vocab))
+    assert [d.user_data["doc_id"] for d in docs] == ["new-2", "old-1"]
+    assert [(e.text, e.label_) for e in docs[1].ents] == [("Acme Holdings, Inc.", "BUSINESS"), ("SEC", "GOVERNMENT")]
+    assert result["records_read"] == 4 and result["records_written"] == 2 and result["superseded"] == ["old-1"]
+    assert result["in_dev"] == [{"id": "d1-again", "match": "text"}] and result["in_train"] == [{"id": "old-1", "match": "id"}]
+    assert result["entities_written"] == 3 and result["reconciled"]
+    assert json.loads((tmp_path / "corrections.stats.json").read_text(encoding="utf8"))["records_written"] == 2
+    result = CliRunner().invoke(app, ["import-corrections", *map(str, inputs), "-o", str(tmp_path / "c2.spacy"), "--dev", str(dev)])
+    assert result.exit_code == 0 and "2 of 4 records" in result.output and "1 in dev left out" in result.output
