@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import srsly
+from spacy.tokens import DocBin
+from spacy.vocab import Vocab
 
 ROOT = Path(__file__).parent.parent
 pytestmark = pytest.mark.slow
@@ -378,6 +380,22 @@ def test_the_study_runs_beside_the_product(project):
 
 
 # Outputs of a simulated run: a path with a suffix is a file, one without a folder (model-best, reports/<name>).
+def test_self_training_adds_silver_data_from_the_raw_sample(project):
+    """Silver data from the embedded raw sample with the product's calibrated pipeline, then the recipe on
+    gold + silver, scored on dev (the product's steps are not rerun)."""
+    result = run_workflow(project, "self-training", "--vars.max_steps", "30", "--vars.eval_frequency", "15",
+                          "--vars.warmup_steps", "3", "--vars.kb_labels", "configs/labels/identity.json")
+    assert "Skipping 'train': nothing changed" in result.stdout
+    stats = srsly.read_json(project / "corpus" / "silver" / "silver.stats.json")
+    raw_records = sum(1 for line in (project / "assets" / "legal_raw_sample.jsonl").read_text(encoding="utf8").splitlines() if line.strip())
+    assert stats["records"] == stats["records_used"] + stats["records_bad"] == raw_records
+    assert stats["units"] == stats["units_kept"] + stats["units_unsure"] + stats["units_empty"] and stats["units_kept"] > 0
+    docs = list(DocBin().from_disk(project / "corpus" / "silver" / "silver.spacy").get_docs(Vocab()))
+    assert len(docs) == stats["units_kept"] and sum(len(d.ents) for d in docs) == stats["entities"]
+    dev = srsly.read_json(project / "corpus" / "legal" / "dev.stats.json")
+    check_scores_the_split(srsly.read_json(project / "metrics" / "silver.json"), dev, "silver")
+
+
 def _simulate(project_dir: Path, command: dict, run: int) -> None:
     for output in command.get("outputs", []):
         path = project_dir / output

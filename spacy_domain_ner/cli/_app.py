@@ -13,7 +13,7 @@ from typer.core import TyperGroup
 
 # The order of `--help`: the product workflow, then the study's and the helpers.
 WORKFLOW_ORDER = ("convert", "corpus", "train", "evaluate", "compare", "mine-kb", "mine-case-forms", "mine-name-designators",
-                  "add-knowledge", "add-confidence", "report", "package", "annotate", "export-review", "import-corrections", "pretrain", "vectors", "chain")
+                  "add-knowledge", "add-confidence", "report", "package", "annotate", "export-review", "import-corrections", "silver", "pretrain", "vectors", "chain")
 BOOLEAN_VALUES = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
