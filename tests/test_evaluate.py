@@ -15,7 +15,9 @@ from typer.testing import CliRunner
 
 import spacy_domain_ner.cli.evaluate  # noqa: F401  (registers the command)
 from spacy_domain_ner.cli import app
-from spacy_domain_ner.evaluation.evaluate import apply_label_map, evaluate_docs, evaluate_pipeline, load_gold, report_markdown, write_report
+from spacy_domain_ner.evaluation.evaluate import (
+    apply_label_map, evaluate_docs, evaluate_pipeline, load_gold, report_markdown, whole_documents, write_report,
+)
 from spacy_domain_ner.evaluation.scoring import bio_tags, match_spans, project_predictions, token_report
 from spacy_domain_ner.corpus.labels import LabelMap, load_label_map
 
@@ -382,3 +384,49 @@ def test_cli_end_to_end(tmp_path):
         res = runner.invoke(app, ["evaluate", *bad_args, "-o", str(tmp_path / "never.json")])
         assert res.exit_code == 1 and message in res.output, res.output
         assert not (tmp_path / "never.json").exists()
+
+
+def chunked_gold():
+    """Two source documents, the first cut into two Docs as `convert` cuts token corpora; one Doc without id."""
+    vocab = Vocab()
+    parts = [("f1", ["Acme", "Corp", "sued", "."], [(0, 2, "ORG")]), ("f1", ["Acme", "Corp", "lost", "."], []),
+             ("f2", ["Jane", "won", "."], [(0, 1, "PER")]), (None, ["Zeta", "."], [])]
+    docs = []
+    for doc_id, words, ents in parts:
+        doc = Doc(vocab, words=words, spaces=[True] * len(words))
+        doc.ents = [Span(doc, s, e, label=label) for s, e, label in ents]
+        if doc_id is not None:
+            doc.user_data["doc_id"] = doc_id
+        docs.append(doc)
+    return docs
+
+
+def test_whole_documents_join_the_docs_of_one_source_document():
+    joined = whole_documents(chunked_gold())
+    assert [d.text for d in joined] == ["Acme Corp sued . Acme Corp lost . ", "Jane won . ", "Zeta . "]
+    assert [d.user_data.get("doc_id") for d in joined] == ["f1", "f2", None]
+    assert [(e.text, e.label_) for e in joined[0].ents] == [("Acme Corp", "ORG")]
+
+
+@spacy.Language.component("test_first_mention_labels_the_rest")
+def first_mention_labels_the_rest(doc):
+    # a document-level component: the second "Acme Corp" is found only when the first is in the same Doc
+    starts = [i for i in range(len(doc) - 1) if doc[i].text == "Acme" and doc[i + 1].text == "Corp"]
+    if len(starts) > 1:
+        doc.ents = [Span(doc, i, i + 2, label="ORG") for i in starts]
+    return doc
+
+
+def test_cli_scores_whole_documents_by_default(tmp_path):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("test_first_mention_labels_the_rest")
+    nlp.to_disk(tmp_path / "model")
+    docs = chunked_gold()
+    docs[1].ents = [Span(docs[1], 0, 2, label="ORG")]  # both mentions are gold
+    DocBin(docs=docs, store_user_data=True).to_disk(tmp_path / "gold.spacy")
+    base = ["evaluate", str(tmp_path / "model"), str(tmp_path / "gold.spacy"), "--no-progress", "--bootstrap", "0"]
+    assert CliRunner().invoke(app, [*base, "-o", str(tmp_path / "whole.json")]).exit_code == 0
+    assert CliRunner().invoke(app, [*base, "-o", str(tmp_path / "parts.json"), "--no-whole-documents"]).exit_code == 0
+    whole, parts = srsly.read_json(tmp_path / "whole.json"), srsly.read_json(tmp_path / "parts.json")
+    assert whole["speed"]["docs"] == 3 and parts["speed"]["docs"] == 4
+    assert whole["ents_per_type"]["ORG"]["r"] == 1.0 and parts["ents_per_type"]["ORG"]["r"] == 0.0

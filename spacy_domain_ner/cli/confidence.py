@@ -18,12 +18,13 @@ def add_confidence_cli(
     aggregate: str = typer.Option("gmean", "--aggregate", help="gmean or min of the entity's action probabilities"),
     ner: str = typer.Option("ner", "--ner", help="The ner component to score"),
     n_bins: int = typer.Option(10, "--bins", help="Bins of the expected calibration error"),
+    whole_documents: bool = typer.Option(True, "--whole-documents/--no-whole-documents", help="Fit on whole source documents (the Docs of one doc_id joined), as applications feed them (a dev set of one document: on its Docs)"),
 ) -> None:
     """ent._.confidence for every NER entity: a temperature and an isotonic map fitted on dev; reports the ECE (in sample and cross-validated)."""
     import spacy
 
     from ..evaluation.calibration import calibrate, plot_reliability
-    from ..evaluation.evaluate import load_gold
+    from ..evaluation.evaluate import load_gold, whole_documents as join_documents
 
     try:
         nlp = spacy.load(model_dir)
@@ -32,7 +33,10 @@ def add_confidence_cli(
         if "entity_confidence" in nlp.pipe_names:
             nlp.remove_pipe("entity_confidence")
         nlp.add_pipe("entity_confidence", before=ner, config={"ner": ner, "aggregate": aggregate})
-        result = calibrate(nlp, load_gold(dev), n_bins=n_bins)
+        gold = load_gold(dev)
+        joined = join_documents(gold) if whole_documents else gold
+        # the cross-validation needs two halves: a dev set of one document is fitted on its parts
+        result = calibrate(nlp, joined if len(joined) >= 2 else gold, n_bins=n_bins)
         replace_directory(output_dir, nlp.to_disk)
         if report is not None:
             write_json_atomic(report, result)  # exact floats: the report's map is the saved one

@@ -26,11 +26,12 @@ def evaluate_cli(
     seed: int = typer.Option(0, "--seed", help="Seed of the error sample, the perturbations and the bootstrap"),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Resamples of the F1's 95% interval over source documents (doc_id); 0: none"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars"),
+    whole_documents: bool = typer.Option(True, "--whole-documents/--no-whole-documents", help="Join the Docs of one source document (a token corpus cut every --n-sents sentences) and annotate it whole, as annotate and applications do; --no-whole-documents: each Doc of the file alone"),
 ) -> None:
     """Entity P/R/F (overall, per label), BIO token report, confusion table, error sample and speed."""
     import spacy
 
-    from ..evaluation.evaluate import evaluate_pipeline, load_gold, write_report
+    from ..evaluation.evaluate import evaluate_pipeline, load_gold, whole_documents as join_documents, write_report
     from ..corpus.labels import load_label_map
     from ..models.quantize import load_with_quantization, quantized_components
     from ..evaluation.robustness import build_entity_pool, evaluate_robustness
@@ -47,6 +48,8 @@ def evaluate_cli(
     try:
         maps = {"gold_map": load_label_map(gold_map), "pred_map": load_label_map(pred_map)}
         gold_docs = load_gold(gold)
+        if whole_documents:
+            gold_docs = join_documents(gold_docs)
         entity_pool = build_entity_pool(load_gold(pool)) if pool is not None else None
         if gpu_id >= 0:
             if quantize:

@@ -34,6 +34,7 @@ interval of the F1 (`n_resamples`) and `compare` the paired interval of two pipe
 import random
 import time
 from collections import Counter, defaultdict
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -73,6 +74,40 @@ def load_gold(path: Path, *, vocab: Optional[Vocab] = None) -> List[Doc]:
     if not docs:
         raise ValueError(f"{path}: the DocBin has no documents")
     return docs
+
+
+def whole_documents(docs: Sequence[Doc]) -> List[Doc]:
+    """Join the consecutive Docs of one source document (`user_data["doc_id"]`) into one Doc.
+
+    `convert` cuts a token-per-line corpus into Docs of `n_sents` sentences, for training; an
+    application (and `annotate`) feeds whole documents, and the document-level components
+    (consistency, defined short forms) need them. Docs without a doc_id stay as they are.
+
+    docs (Sequence[Doc]): Gold Docs in file order.
+    RETURNS (List[Doc]): One Doc per run of Docs with the same doc_id, its text the run's texts joined.
+    """
+    joined: List[Doc] = []
+    run: List[Doc] = []
+
+    def close() -> None:
+        if run:
+            with warnings.catch_warnings():  # spaCy warns that it does not merge user_data: the doc_id is set below
+                warnings.filterwarnings("ignore", message=r"\[W102\]")
+                doc = run[0] if len(run) == 1 else Doc.from_docs(run, ensure_whitespace=True)
+            doc.user_data["doc_id"] = run[0].user_data["doc_id"]
+            joined.append(doc)
+            run.clear()
+
+    for doc in docs:
+        doc_id = doc.user_data.get("doc_id")
+        if doc_id is None or (run and run[0].user_data["doc_id"] != doc_id):
+            close()
+        if doc_id is None:
+            joined.append(doc)
+        else:
+            run.append(doc)
+    close()
+    return joined
 
 
 def _spans_as_ents(doc: Doc, key: str, i: int) -> Doc:
