@@ -124,7 +124,8 @@ def test_config_checks_and_round_trip(nlp, tmp_path):
     for config, message in [({"min_chars": 0}, "min_chars must be an integer >= 1"),
                             ({"label_tickers": "yes"}, "label_tickers"),
                             ({"labels": "BUSINESS"}, "labels"),
-                            ({"label_short_forms": False, "label_generic_short_forms": True}, "needs label_short_forms")]:
+                            ({"label_short_forms": False, "label_generic_short_forms": True}, "needs label_short_forms"),
+                            ({"min_share": 1.5}, "min_share must be a number in")]:
         with pytest.raises(ValueError, match=message):
             spacy.blank("en").add_pipe("entity_consistency", config=config)
     for setting, value, message in [("label_tickers", 1, "label_tickers must be true or false"),
@@ -135,14 +136,27 @@ def test_config_checks_and_round_trip(nlp, tmp_path):
     loaded = spacy.load(tmp_path / "p")
     assert loaded.pipe_names == ["entity_consistency"] and loaded.get_pipe("entity_consistency").cfg == nlp.get_pipe("entity_consistency").cfg
     settings = {"min_chars": 3, "require_upper": False, "labels": ["BUSINESS"], "case_insensitive_names": False,
-                "label_short_forms": True, "label_tickers": False, "label_generic_short_forms": True}
+                "label_short_forms": True, "label_tickers": False, "label_generic_short_forms": True, "min_share": 0.25}
     other = spacy.blank("en")
     other.add_pipe("entity_consistency", config=settings)
     other.to_disk(tmp_path / "q")
     assert spacy.load(tmp_path / "q").get_pipe("entity_consistency").cfg == settings
     # a pipeline saved before the short-form settings existed loads with their defaults
     config = (tmp_path / "q" / "config.cfg").read_text(encoding="utf8")
-    kept = [line for line in config.splitlines() if not line.startswith(("case_insensitive_names", "label_"))]
+    kept = [line for line in config.splitlines() if not line.startswith(("case_insensitive_names", "label_", "min_share"))]
     (tmp_path / "q" / "config.cfg").write_text("\n".join(kept) + "\n", encoding="utf8")
     assert spacy.load(tmp_path / "q").get_pipe("entity_consistency").cfg == {
-        **settings, "case_insensitive_names": True, "label_tickers": True, "label_generic_short_forms": False}
+        **settings, "case_insensitive_names": True, "label_tickers": True, "label_generic_short_forms": False, "min_share": 0.0}
+
+
+def test_a_string_labelled_once_among_many_mentions_does_not_spread(nlp):
+    text = "The Lenders agree. Lenders may assign. Lenders shall notify. Acme Corp pays. Acme Corp signs. Acme Corp wins."
+    doc = nlp.make_doc(text)
+    lenders, acme = text.index("Lenders"), text.index("Acme Corp")
+    doc.ents = [doc.char_span(lenders, lenders + 7, label="PER"), doc.char_span(acme, acme + 9, label="ORG"),
+                doc.char_span(text.index("Acme Corp signs"), text.index("Acme Corp signs") + 9, label="ORG")]
+    spread = lambda **settings: [(s.text, s.label_) for s, _ in consistent_entities(doc, **settings)]
+    assert spread() == [("Lenders", "PER"), ("Lenders", "PER"), ("Acme Corp", "ORG")]
+    # "Lenders": 1 of 3 mentions labelled; "Acme Corp": 2 of 3
+    assert spread(min_share=0.5) == [("Acme Corp", "ORG")]
+    assert spread(min_share=0.3) == spread()

@@ -71,8 +71,9 @@ def _case_variant(doc: Doc, start: int, letters: str, capitals: Set[int]) -> int
 
 
 def _string_matches(doc: Doc, taken: List[bool], *, min_chars: int, require_upper: bool,
-                    allowed: Optional[Set[str]], case_insensitive: bool) -> List[Scored]:
-    """The exact-string (and case-variant) mentions of the Doc's entity strings."""
+                    allowed: Optional[Set[str]], case_insensitive: bool, min_share: float = 0.0) -> List[Scored]:
+    """The exact-string (and case-variant) mentions of the Doc's entity strings; a string spreads only
+    when the pipeline labelled at least `min_share` of its mentions itself."""
     # key: (False, token texts) for the exact string; (True, (its letters without spaces, its first word),
     # both lower case) for its case variants, whose tokens may differ
     votes: Dict[Tuple[bool, Key], collections.Counter] = collections.defaultdict(collections.Counter)
@@ -111,21 +112,33 @@ def _string_matches(doc: Doc, taken: List[bool], *, min_chars: int, require_uppe
         folded, key = candidate
         return -len(key[0] if folded else "".join(key)), folded
 
+    def match(free: List[bool], keys: Set[Tuple[bool, Key]]) -> List[Tuple[Tuple[bool, Key], int, int]]:
+        found = []
+        for i, token in enumerate(doc):
+            candidates = by_first_token.get((False, token.text), []) + by_first_token.get((True, token.lower_), [])
+            # longest first ("Fidelity Investments" before "Fidelity"), and an exact string before a case variant
+            for candidate in sorted((c for c in candidates if c in keys), key=length):
+                folded, key = candidate
+                if folded:
+                    end = _case_variant(doc, i, key[0], capitals[key])
+                else:
+                    end = i + len(key) if tuple(t.text for t in doc[i:i + len(key)]) == key else 0
+                if end and not any(free[i:end]):
+                    found.append((candidate, i, end))
+                    free[i:end] = [True] * (end - i)
+                    break
+        return found
+
+    keys = set(votes)
+    if min_share > 0:
+        # a string the pipeline labelled once among many mentions ("Lenders" once in a loan agreement)
+        # is the pipeline's exception, not the document's name: it does not spread
+        unlabelled = collections.Counter(candidate for candidate, _, _ in match(list(taken), keys))
+        keys = {k for k in keys if sum(votes[k].values()) / (sum(votes[k].values()) + unlabelled[k]) >= min_share}
     added = []
-    for i, token in enumerate(doc):
-        candidates = by_first_token.get((False, token.text), []) + by_first_token.get((True, token.lower_), [])
-        # longest first ("Fidelity Investments" before "Fidelity"), and an exact string before a case variant
-        for candidate in sorted(candidates, key=length):
-            folded, key = candidate
-            if folded:
-                end = _case_variant(doc, i, key[0], capitals[key])
-            else:
-                end = i + len(key) if tuple(t.text for t in doc[i:i + len(key)]) == key else 0
-            if end and not any(taken[i:end]):
-                added.append((Span(doc, i, end, label=label_of[candidate], kb_id=kb_ids.get(candidate, "")),
-                              best.get(candidate)))
-                taken[i:end] = [True] * (end - i)
-                break
+    for candidate, start, end in match(taken, keys):
+        added.append((Span(doc, start, end, label=label_of[candidate], kb_id=kb_ids.get(candidate, "")),
+                      best.get(candidate)))
     return added
 
 
@@ -162,7 +175,7 @@ def _short_form_matches(doc: Doc, taken: List[bool], forms: Dict[Key, List[Short
 def consistent_entities(doc: Doc, *, min_chars: int = 2, require_upper: bool = True,
                         labels: Optional[Iterable[str]] = None, case_insensitive_names: bool = True,
                         label_short_forms: bool = True, label_tickers: bool = True,
-                        label_generic_short_forms: bool = False) -> List[Scored]:
+                        label_generic_short_forms: bool = False, min_share: float = 0.0) -> List[Scored]:
     """The mentions of the Doc's entity strings and of their short forms that are not entities yet,
     labelled like them (see the module docstring).
 
@@ -175,6 +188,8 @@ def consistent_entities(doc: Doc, *, min_chars: int = 2, require_upper: bool = T
     label_short_forms (bool): Defined short forms (`Silicon Valley Bank ("SVB")`) label their mentions.
     label_tickers (bool): Tickers (`Acme Inc. (NASDAQ: ACME)`) label their mentions.
     label_generic_short_forms (bool): With `label_short_forms`, also defined role words (`(the "Company")`).
+    min_share (float): A string spreads only when at least this share of its mentions are entities
+        already (0: always); short forms and tickers, which the text defines, are not held to it.
     RETURNS (List[Tuple[Span, Optional[float]]]): The new entities in Doc order, each with the
         highest confidence of its source mentions (a short form: its entity's confidence).
     """
@@ -183,7 +198,7 @@ def consistent_entities(doc: Doc, *, min_chars: int = 2, require_upper: bool = T
     for ent in doc.ents:
         taken[ent.start:ent.end] = [True] * len(ent)
     added = _string_matches(doc, taken, min_chars=min_chars, require_upper=require_upper, allowed=allowed,
-                            case_insensitive=case_insensitive_names)
+                            case_insensitive=case_insensitive_names, min_share=min_share)
     if label_short_forms or label_tickers:
         # the entities just added may be the ones a definition follows
         sources = [(ent, ent._.confidence) for ent in doc.ents] + added
@@ -195,7 +210,7 @@ def consistent_entities(doc: Doc, *, min_chars: int = 2, require_upper: bool = T
 
 
 SETTINGS = {"min_chars": 2, "require_upper": True, "labels": None, "case_insensitive_names": True,
-            "label_short_forms": True, "label_tickers": True, "label_generic_short_forms": False}
+            "label_short_forms": True, "label_tickers": True, "label_generic_short_forms": False, "min_share": 0.0}
 
 
 class EntityConsistency:
@@ -203,7 +218,7 @@ class EntityConsistency:
 
     def __init__(self, name: str, *, min_chars: int, require_upper: bool, labels: Optional[List[str]],
                  case_insensitive_names: bool, label_short_forms: bool, label_tickers: bool,
-                 label_generic_short_forms: bool) -> None:
+                 label_generic_short_forms: bool, min_share: float = 0.0) -> None:
         if isinstance(min_chars, bool) or not isinstance(min_chars, int) or min_chars < 1:
             raise ValueError(f"min_chars must be an integer >= 1, not {min_chars!r}")
         flags = {"require_upper": require_upper, "case_insensitive_names": case_insensitive_names,
@@ -216,8 +231,11 @@ class EntityConsistency:
             raise ValueError(f"labels must be a list of label names or null, not {labels!r}")
         if label_generic_short_forms and not label_short_forms:
             raise ValueError("label_generic_short_forms needs label_short_forms")
+        if isinstance(min_share, bool) or not isinstance(min_share, (int, float)) or not 0 <= min_share <= 1:
+            raise ValueError(f"min_share must be a number in [0, 1], not {min_share!r}")
         self.name = name
-        self.cfg = {"min_chars": min_chars, "labels": None if labels is None else list(labels), **flags}
+        self.cfg = {"min_chars": min_chars, "labels": None if labels is None else list(labels), **flags,
+                    "min_share": float(min_share)}
 
     def __call__(self, doc: Doc) -> Doc:
         added = consistent_entities(doc, **self.cfg)
@@ -232,7 +250,7 @@ class EntityConsistency:
 @Language.factory("entity_consistency", default_config=SETTINGS)
 def make_entity_consistency(nlp: Language, name: str, min_chars: int, require_upper: bool, labels: Optional[List[str]],
                             case_insensitive_names: bool, label_short_forms: bool, label_tickers: bool,
-                            label_generic_short_forms: bool) -> EntityConsistency:
+                            label_generic_short_forms: bool, min_share: float) -> EntityConsistency:
     """Create the `entity_consistency` component (add it last, after `ner` and `legal_knowledge`).
 
     min_chars (int): Shortest entity text (and short form) that spreads.
@@ -243,8 +261,10 @@ def make_entity_consistency(nlp: Language, name: str, min_chars: int, require_up
     label_short_forms (bool): Defined short forms (`Silicon Valley Bank ("SVB")`) label their mentions.
     label_tickers (bool): Tickers (`Acme Inc. (NASDAQ: ACME)`) label their mentions.
     label_generic_short_forms (bool): With `label_short_forms`, also defined role words (`(the "Company")`).
+    min_share (float): A string spreads only when at least this share of its mentions are entities already.
     RETURNS (EntityConsistency): The component.
     """
     return EntityConsistency(name, min_chars=min_chars, require_upper=require_upper, labels=labels,
                              case_insensitive_names=case_insensitive_names, label_short_forms=label_short_forms,
-                             label_tickers=label_tickers, label_generic_short_forms=label_generic_short_forms)
+                             label_tickers=label_tickers, label_generic_short_forms=label_generic_short_forms,
+                             min_share=min_share)
