@@ -21,6 +21,8 @@ from pathlib import Path
 from importlib.metadata import EntryPoint, distribution
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+from .io.generated import run_generator
+
 DISTRIBUTION = "spacy-domain-ner"
 PROG = "python -m spacy_domain_ner"
 REGENERATE = "python -m spacy_domain_ner.reference docs"
@@ -380,20 +382,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for sub in (docs, readme):
         sub.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file is stale")
     args = parser.parse_args(argv)
-    try:
-        if args.command == "docs":
-            paths = write_docs(args.path, readme=args.readme, check=args.check)
-        else:
-            paths = write_readme(args.path, check=args.check)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if args.check:
-        for path in paths:
-            print(f"stale: {path} (regenerate: {REGENERATE})")
-        return 1 if paths else 0
-    print(("wrote " + ", ".join(str(path) for path in paths)) if paths else "up to date")
-    return 0
+    if args.command == "docs":
+        return run_generator(lambda: write_docs(args.path, readme=args.readme, check=args.check), check=args.check,
+                             regenerate=REGENERATE)
+    return run_generator(lambda: write_readme(args.path, check=args.check), check=args.check, regenerate=REGENERATE)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from confection import Config
 
+from ..io.generated import run_generator
+
 BASE = "ner_hybrid.cfg"
 MIXED_READER = "spacy_domain_ner.MixedCorpus.v1"
 REGENERATE = "python -m spacy_domain_ner.training.variants configs"
@@ -364,17 +366,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("directory", type=Path, help=f"the configs folder, holding {BASE}")
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a variant file is stale")
     args = parser.parse_args(argv)
-    try:
-        paths = write_variants(args.directory, check=args.check)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if args.check:
-        for path in paths:
-            print(f"stale: {path} (regenerate: {REGENERATE})")
-        return 1 if paths else 0
-    print("wrote " + ", ".join(str(path) for path in paths))
-    return 0
+    return run_generator(lambda: write_variants(args.directory, check=args.check), check=args.check,
+                         regenerate=REGENERATE, nothing="wrote ")
 
 
 if __name__ == "__main__":
