@@ -10,14 +10,16 @@ from itertools import islice
 
 import pytest
 import spacy
+import torch
 from spacy.language import Language
 from typer.testing import CliRunner
 
+import spacy_domain_ner.annotation.local_executor as local_executor_module
 import spacy_domain_ner.annotation.pipeline as pipeline_module
 import spacy_domain_ner.annotation.runner as annotate_module
 import spacy_domain_ner.cli.annotate  # noqa: F401  (registers the command)
 from spacy_domain_ner.annotation.journal import RunPaths
-from spacy_domain_ner.annotation.local_executor import LocalExecutor
+from spacy_domain_ner.annotation.local_executor import LocalExecutor, threads_per_process
 from spacy_domain_ner.annotation.pipeline import annotate_texts, load_pipeline
 from spacy_domain_ner.annotation.runner import annotate, run_annotation
 from conftest import jsonl_lines, save_ruler_pipeline
@@ -364,6 +366,7 @@ def test_argument_checks_and_safe_loading(tmp_path, ruler, monkeypatch):
     out = tmp_path / "out.jsonl"
     for kwargs, message in (
         ({"engine": "spark"}, "unknown engine"), ({"engine": "ray", "n_process": 2}, "ray engine uses"),
+        ({"engine": "ray", "threads": 1}, "ray engine uses"), ({"threads": 0}, "threads must be at least 1"),
         ({"batch_size": 0}, "must be positive"), ({"max_chars": 1}, "at least 2"),
     ):
         with pytest.raises(ValueError, match=message):
@@ -386,6 +389,24 @@ def test_argument_checks_and_safe_loading(tmp_path, ruler, monkeypatch):
     monkeypatch.setattr(pipeline_module.spacy, "require_gpu", lambda gpu_id: calls.append(gpu_id))
     summary = annotate(source, out, model=ruler, gpu_id=0, progress=False)  # GPU path, faked
     assert calls == [0] and summary["annotated"] == 1
+
+
+def test_threads_are_shared_out_among_the_processes(ruler, monkeypatch):
+    monkeypatch.setattr(local_executor_module, "available_cpus", lambda: 8)
+    assert [threads_per_process(n) for n in (1, 2, 3, 16)] == [8, 4, 2, 1]
+    assert threads_per_process(4, 3) == 3
+    assert LocalExecutor(model=ruler).threads is None  # one process: torch's own default
+    assert LocalExecutor(model=ruler, n_process=2).threads == 4
+    before = torch.get_num_threads()
+    try:
+        with LocalExecutor(model=ruler, threads=1):
+            assert torch.get_num_threads() == 1
+        torch.set_num_threads(before)
+        local_executor_module._init_worker(ruler, [], 5000, 1)  # what a pool process runs first
+        assert torch.get_num_threads() == 1 and "nlp" in local_executor_module._WORKER
+    finally:
+        torch.set_num_threads(before)
+        local_executor_module._WORKER.clear()
 
 
 def test_custom_code_is_imported_before_loading(tmp_path):

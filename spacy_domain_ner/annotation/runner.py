@@ -199,7 +199,8 @@ def run_annotation(
 def annotate(
     input_path: Path, output_path: Path, *, model: str, engine: str = "local", n_process: int = 1, gpu_id: int = -1,
     n_actors: int = 2, num_gpus: float = 0.0, ray_address: Optional[str] = None, window_chars: int = 50_000_000,
-    code_paths: Sequence[Path] = (), batch_size: int = 64, max_chars: int = DEFAULT_MAX_CHARS, **options: Any,
+    code_paths: Sequence[Path] = (), batch_size: int = 64, max_chars: int = DEFAULT_MAX_CHARS,
+    threads: Optional[int] = None, **options: Any,
 ) -> Dict[str, Any]:
     """Annotate a JSONL file or a folder of .txt files into JSONL with entity spans, exactly once.
 
@@ -216,6 +217,7 @@ def annotate(
     code_paths (Sequence[Path]): Python files with custom components, imported before loading.
     batch_size (int): Records per batch.
     max_chars (int): The longest chunk annotated at once.
+    threads (Optional[int]): Local engine: torch threads per process (None: the CPUs shared out).
     **options: The remaining keyword arguments of `run_annotation`.
     RETURNS (Dict[str, Any]): The summary.
     """
@@ -223,8 +225,8 @@ def annotate(
         raise ValueError(f"unknown engine {engine!r}: expected one of {', '.join(ENGINES)}")
     executor: Any
     if engine == "ray":
-        if n_process != 1 or gpu_id >= 0:
-            raise ValueError("the ray engine uses n_actors and num_gpus, not n_process and gpu_id")
+        if n_process != 1 or gpu_id >= 0 or threads is not None:
+            raise ValueError("the ray engine uses n_actors and num_gpus, not n_process, gpu_id and threads")
         from .ray_executor import RayExecutor
 
         executor = RayExecutor(
@@ -234,5 +236,6 @@ def annotate(
     else:
         executor = LocalExecutor(
             model=model, n_process=n_process, gpu_id=gpu_id, batch_size=batch_size, max_chars=max_chars, code_paths=code_paths,
+            threads=threads,
         )
     return run_annotation(input_path, output_path, executor=executor, model=model, batch_size=batch_size, max_chars=max_chars, **options)

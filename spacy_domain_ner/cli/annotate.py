@@ -20,6 +20,9 @@ def annotate_cli(
     batch_chars: int = typer.Option(1_000_000, "--batch-chars", help="Characters after which a batch closes early"),
     max_chars: int = typer.Option(100_000, "--max-chars", help="Longer texts are annotated in chunks of at most this"),
     n_process: int = typer.Option(1, "--n-process", help="CPU processes (local engine)"),
+    threads: Optional[int] = typer.Option(
+        None, "--threads", help="Torch threads per process (local engine; default: the CPUs divided among the processes)"
+    ),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU to batch on (local engine, one process); -1: CPU"),
     engine: str = typer.Option("local", "--engine", help="local, or ray (needs the ray extra of spacy-domain-ner)"),
     n_actors: int = typer.Option(2, "--n-actors", help="Ray actors, each loading the pipeline once"),
@@ -41,7 +44,7 @@ def annotate_cli(
 
     try:
         result = annotate(
-            input_path, output, model=model, engine=engine, n_process=n_process, gpu_id=gpu_id, n_actors=n_actors,
+            input_path, output, model=model, engine=engine, n_process=n_process, threads=threads, gpu_id=gpu_id, n_actors=n_actors,
             num_gpus=num_gpus, ray_address=ray_address, window_chars=window_chars, code_paths=code or (),
             batch_size=batch_size, max_chars=max_chars, batch_chars=batch_chars, errors_path=errors, summary_path=summary,
             text_key=text_key, id_key=id_key, keep_text=text, resume=resume, overwrite=overwrite,

@@ -166,12 +166,16 @@ class EntityConfidence:
     def __call__(self, doc: Doc) -> Doc:
         return next(self.pipe([doc]))
 
-    def pipe(self, docs: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
+    def pipe(self, docs: Iterable[Doc], *, batch_size: int = 256) -> Iterator[Doc]:
         ner = self.nlp.get_pipe(self.cfg["ner"])
         for batch in minibatch(docs, size=batch_size):
-            for doc, entities in zip(batch, greedy_entity_scores(ner, batch)):
-                doc._.ent_confidences = [[start, end, label, self.score(steps)] for start, end, label, steps in entities]
-                yield doc
+            # batched as spaCy's parser batches its predictions (sorted by length, a quarter of the
+            # batch at a time), so that `ner` predicts on the same Docs next and reuses the NER
+            # tok2vec's output computed here (`models.memo`)
+            for sub_batch in minibatch(sorted(batch, key=len), size=max(batch_size // 4, 2)):
+                for doc, entities in zip(sub_batch, greedy_entity_scores(ner, sub_batch)):
+                    doc._.ent_confidences = [[start, end, label, self.score(steps)] for start, end, label, steps in entities]
+            yield from batch
 
     def to_disk(self, path: Path, *, exclude: Iterable[str] = ()) -> None:
         import json

@@ -21,13 +21,21 @@ head of a multi-task pipeline: spacy-transformers hands such a listener a backwa
 only accumulates and returns None, which the concatenation could not add to the cased side's input
 gradient. The listener is therefore wrapped (`tolerate_no_input_gradient`) to read that None as
 "no input gradient"; the wrapper has no weights and changes no output.
+
+At inference the concatenation's output is kept for the next prediction on the same Docs
+(`models.memo`): the `entity_confidence` replay and `ner` then compute it once between them.
 """
+from functools import partial
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import Model, concatenate
+from thinc.api import Model
+from thinc.layers.concatenate import forward as concatenate_forward
+from thinc.layers.concatenate import init as concatenate_init
 from thinc.types import Floats2d
+
+from .memo import Memo, memoized_forward
 
 DEFAULT_ATTRS = ("ORTH", "NORM", "SHAPE", "PREFIX", "SUFFIX")
 DEFAULT_ROWS = (5000, 5000, 1000, 2500, 2500)
@@ -88,15 +96,18 @@ def tolerate_no_input_gradient(listener: Model[List[Doc], List[Floats2d]]) -> Mo
 def case_aware_listener(
     listener: Model[List[Doc], List[Floats2d]], case_tok2vec: Model[List[Doc], List[Floats2d]]
 ) -> Model[List[Doc], List[Floats2d]]:
-    """Concatenate, per token, the listener's vectors with the cased tok2vec's.
+    """Concatenate, per token, the listener's vectors with the cased tok2vec's (thinc's
+    `concatenate`, its prediction memoized for the next one on the same Docs: `models.memo`).
 
     listener (Model[List[Doc], List[Floats2d]]): E.g. spacy-transformers' TransformerListener.
     case_tok2vec (Model[List[Doc], List[Floats2d]]): See `build_case_tok2vec`.
     RETURNS (Model[List[Doc], List[Floats2d]]): Vectors of width listener + case width.
     """
-    model = concatenate(listener, case_tok2vec)
-    model.name = "case_aware_listener"
-    return model
+    layers = [listener, case_tok2vec]
+    # the dimensions thinc's concatenate declares, so saved pipelines load into this node unchanged
+    dims = {"nO": None, "nI": None} if all(layer.has_dim("nI") in (True, None) for layer in layers) else {"nO": None}
+    forward = partial(memoized_forward, forward=concatenate_forward, memo=Memo())
+    return Model("case_aware_listener", forward, init=concatenate_init, dims=dims, layers=layers)
 
 
 @registry.architectures("spacy_domain_ner.CaseAwareListener.v1")
