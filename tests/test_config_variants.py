@@ -12,6 +12,8 @@ from spacy.util import load_config, load_model_from_config, registry
 
 from spacy_domain_ner.training.variants import BASE, REGENERATE, VARIANTS, load_base, main, variant_configs, write_variants
 
+from conftest import save_tiny_bert
+
 CONFIGS = Path(__file__).parent.parent / "configs"
 NAMES = sorted(VARIANTS)
 BASE_PATHS = ["train", "dev", "vectors", "init_tok2vec", "transformer"]
@@ -47,6 +49,22 @@ def corpus(tmp_path_factory) -> dict:
     return {"legal": _docbin(path / "legal.spacy", TEXT, ENTS), "news": _docbin(path / "news.spacy", NEWS_TEXT, NEWS_ENTS)}
 
 
+@pytest.fixture(scope="module")
+def source(tmp_path_factory, corpus) -> str:
+    """A trained pipeline of the recipe (tiny BERT) for ner_update.cfg to continue from."""
+    path = tmp_path_factory.mktemp("source")
+    bert = save_tiny_bert(path, [TEXT])
+    config = load_config(CONFIGS / BASE, overrides={"paths.transformer": str(bert)}, interpolate=True)
+    nlp = load_model_from_config(config, auto_fill=True, validate=True)
+    examples = [Example.from_dict(nlp.make_doc(TEXT), {"entities": ENTS})]
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(2):
+        nlp.update(examples, sgd=optimizer)
+        optimizer.step_schedules()
+    nlp.to_disk(path / "model")
+    return str(path / "model")
+
+
 def test_every_shipped_config_is_the_recipe_or_a_variant():
     assert sorted(p.name for p in CONFIGS.glob("*.cfg")) == sorted([BASE, *NAMES])
 
@@ -63,8 +81,10 @@ def test_no_shipped_variant_is_stale():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_variant_builds_and_resolves(name, corpus):
+def test_variant_builds_and_resolves(name, corpus, request):
     overrides = {"paths.train": corpus["legal"], "paths.dev": corpus["legal"]}
+    if name == "ner_update.cfg":
+        overrides["paths.source"] = request.getfixturevalue("source")
     if name == "ner_mixed.cfg":
         overrides.update({"paths.general_train": corpus["news"],
                           "paths.general_label_map": str(CONFIGS / "labels" / "conll_to_legal.json")})
@@ -86,7 +106,7 @@ def test_variants_keep_the_recipes_paths_logger_and_shared_settings(name, base):
     config = shipped(name)
     expected = BASE_PATHS[:-1] if name == "ner_cnn.cfg" else BASE_PATHS
     assert set(expected) <= set(config["paths"])
-    assert set(config["paths"]) - set(expected) <= {"general_train", "general_dev", "general_label_map"}
+    assert set(config["paths"]) - set(expected) <= {"general_train", "general_dev", "general_label_map", "source"}
     assert config["training"]["logger"] == base["training"]["logger"]
     assert set(config["training"]) == set(base["training"])
     assert config["initialize"]["after_init"]["@callbacks"] == base["initialize"]["after_init"]["@callbacks"]
@@ -123,6 +143,20 @@ def test_mixed_and_multitask_read_both_domains_with_the_recipes_copies(base):
     assert multitask["nlp"]["pipeline"] == [*base["nlp"]["pipeline"], "general_ner"]
     assert multitask["corpora"]["dev"]["ratio"] is None and multitask["training"]["score_weights"]["spans_general_f"] == 0.0
     assert multitask["training"]["before_to_disk"]["names"] == []
+
+
+def test_update_continues_the_source_pipelines_transformer_and_ner(base, source, corpus):
+    config = shipped("ner_update.cfg")
+    assert config["components"] == {"transformer": {"source": "${paths.source}"}, "ner": {"source": "${paths.source}"}}
+    config["components"] = base["components"]
+    del config["paths"]["source"]
+    assert dict(config) == dict(base)  # the recipe otherwise
+    resolved = load_config(CONFIGS / "ner_update.cfg", interpolate=True, overrides={
+        "paths.source": source, "paths.train": corpus["legal"], "paths.dev": corpus["legal"]})
+    nlp = load_model_from_config(resolved, auto_fill=True, validate=True)
+    trained = spacy.load(source)
+    assert nlp.get_pipe("ner").model.to_bytes() == trained.get_pipe("ner").model.to_bytes()  # its weights, not new ones
+    assert nlp.get_pipe("ner").labels == trained.get_pipe("ner").labels
 
 
 def test_cnn_has_no_transformer_and_keeps_its_vectors_slot(base):

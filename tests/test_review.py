@@ -156,3 +156,35 @@ def test_corrections_keep_the_latest_leave_dev_out_and_report_train(tmp_path):
     assert json.loads((tmp_path / "corrections.stats.json").read_text(encoding="utf8"))["records_written"] == 2
     result = CliRunner().invoke(app, ["import-corrections", *map(str, inputs), "-o", str(tmp_path / "c2.spacy"), "--dev", str(dev)])
     assert result.exit_code == 0 and "2 of 4 records" in result.output and "1 in dev left out" in result.output
+
+
+def test_merged_training_corpus_replaces_what_the_corrections_cover(tmp_path):
+    from spacy_domain_ner.corpus.corrections import import_corrections
+
+    nlp = spacy.blank("en")
+    long_text = "Acme Holdings, Inc. sued the Securities and Exchange Commission in Delaware on Monday."
+    rows = [("old-1", "Acme Holdings, Inc. sued the SEC in Delaware."), ("t2", "Other text."), ("t3", long_text)]
+    docs = []
+    for doc_id, text in rows:
+        doc = nlp.make_doc(text)
+        doc.user_data["doc_id"] = doc_id
+        docs.append(doc)
+    train = tmp_path / "train.spacy"
+    DocBin(docs=docs, store_user_data=True).to_disk(train)
+    corrected = [{"id": "old-1", "text": TEXT, "label": [[0, 19, "BUSINESS"]]},  # the same id
+                 {"id": "new-9", "text": long_text + " It lost.", "label": [[0, 19, "BUSINESS"]]},  # contains t3's text
+                 {"id": "new-2", "text": "Zeta LLC sued Omega Corp.", "label": [[0, 8, "BUSINESS"]]}]
+    merged = tmp_path / "merged" / "train.spacy"
+    result = import_corrections([write_jsonl(tmp_path / "a.jsonl", corrected)], tmp_path / "c.spacy", train=[train], merged=merged)
+    out = list(DocBin().from_disk(merged).get_docs(nlp.vocab))
+    assert [d.user_data["doc_id"] for d in out] == ["t2", "old-1", "new-9", "new-2"]
+    assert [(e.text, e.label_) for e in out[1].ents] == [("Acme Holdings, Inc.", "BUSINESS")]
+    counts = {"train_docs_read": 3, "train_docs_kept": 1, "train_docs_replaced": 2, "correction_docs": 3, "docs_written": 4}
+    assert {k: result["merged"][k] for k in counts} == counts
+    assert json.loads((tmp_path / "merged" / "train.stats.json").read_text(encoding="utf8"))["docs_written"] == 4
+    with pytest.raises(ValueError, match="needs the training corpus"):
+        import_corrections([tmp_path / "a.jsonl"], tmp_path / "d.spacy", merged=tmp_path / "m.spacy")
+    assert not (tmp_path / "d.spacy").exists()
+    result = CliRunner().invoke(app, ["import-corrections", str(tmp_path / "a.jsonl"), "-o", str(tmp_path / "e.spacy"),
+                                      "--train", str(train), "--merged", str(tmp_path / "m.spacy")])
+    assert result.exit_code == 0 and "4 docs = 1 of 3 training docs (2 replaced) + 3 corrected" in result.output

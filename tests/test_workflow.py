@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import spacy
 import srsly
 from spacy.tokens import DocBin
 from spacy.vocab import Vocab
@@ -452,3 +453,47 @@ def test_reruns_exactly_the_commands_a_change_reaches(tmp_path):
     # a study variant writes its metrics: the product's report does not read them
     (tmp_path / "metrics" / "mixed.json").write_text('{"ents_f": 0.5}')
     assert run_all() == []
+
+
+def test_review_loop_ends_in_a_new_package_compared_with_the_old(project, tmp_path):
+    """The reviewer's round trip after `all`: annotate -> export-review (Label Studio tasks) -> the
+    reviewers' export (a stand-in written here from the tasks) -> import-corrections -> training
+    continued from the packaged pipeline -> a new package next to the old, compared on dev."""
+    common = ("--vars.max_steps", "30", "--vars.eval_frequency", "15", "--vars.warmup_steps", "3",
+              "--vars.kb_labels", "configs/labels/identity.json")
+    run_workflow(project, "review", *common, "--vars.review_limit", "3")
+    tasks = json.loads((project / "reviews" / "legal_ner.tasks.json").read_text(encoding="utf8"))
+    summary = srsly.read_json(project / "reviews" / "legal_ner.review_summary.json")
+    assert len(tasks) == summary["records_exported"] == 3 and summary["records"] == summary["records_exported"] + summary["records_left"]
+    # the reviewers: the first task's predictions accepted, the second's all removed, the third's first word an entity
+    export = []
+    for index, task in enumerate(tasks):
+        results = [r for p in task.get("predictions", []) for r in p["result"]] if index == 0 else []
+        if index == 2:
+            word = task["data"]["text"].split(" ")[0]
+            results = [{"from_name": "label", "to_name": "text", "type": "labels",
+                        "value": {"start": 0, "end": len(word), "text": word, "labels": ["MISCELLANEOUS"]}}]
+        export.append({**task, "annotations": [{"id": index + 1, "result": results, "updated_at": "2026-12-07T10:00:00Z"}]})
+    corrections = tmp_path / "export.json"
+    corrections.write_text(json.dumps(export), encoding="utf8")
+    run_workflow(project, "update", *common, "--vars.corrections", str(corrections), "--vars.update_steps", "8",
+                 "--vars.update_eval_frequency", "4")
+    stats = srsly.read_json(project / "corpus" / "corrections" / "corrections.stats.json")
+    assert stats["records_read"] == stats["records_written"] == 3 and stats["reconciled"]
+    docs = list(DocBin().from_disk(project / "corpus" / "corrections" / "corrections.spacy").get_docs(Vocab()))
+    assert [d.user_data["doc_id"] for d in docs] == [str(t["data"]["id"]) for t in tasks]
+    assert [e.label_ for e in docs[2].ents] == ["MISCELLANEOUS"] and not docs[1].ents
+    merged = srsly.read_json(project / "corpus" / "corrections" / "train.stats.json")
+    train = srsly.read_json(project / "corpus" / "legal" / "train.stats.json")
+    assert merged["train_docs_read"] == train["output_docs"] == merged["train_docs_kept"] + merged["train_docs_replaced"]
+    assert merged["docs_written"] == merged["train_docs_kept"] + 3
+    compared = srsly.read_json(project / "metrics" / "update" / "compare.json")
+    assert compared["baseline"]["path"].endswith("before.json") and compared["rows"][0]["path"].endswith("after.json")
+    after = srsly.read_json(project / "metrics" / "update" / "after.json")
+    assert compared["rows"][0]["other_f"] == pytest.approx(after["ents_f"], abs=1e-6)
+    for version in ("0.1.0", "0.1.1"):  # the new package next to the old
+        assert (project / "packages" / f"en_legal_ner-{version}" / "dist" / f"en_legal_ner-{version}-py3-none-any.whl").is_file()
+    updated = spacy.load(project / "training" / "update_calibrated" / "model-best")
+    assert updated.pipe_names == spacy.load(project / "training" / "calibrated" / "model-best").pipe_names
+    log = [json.loads(line) for line in (project / "metrics" / "update" / "train_log.jsonl").read_text(encoding="utf8").splitlines()]
+    assert log[-1]["step"] == 8

@@ -153,6 +153,21 @@ def trf_variant(base: Config) -> Config:
     return out
 
 
+def update_variant(base: Config) -> Config:
+    """configs/ner_update.cfg: the recipe continued from a trained pipeline. Its transformer and ner
+    are sourced from [paths.source] (spaCy's sourced components: trained further, not initialized
+    again) and trained on [paths.train]; schedule, optimizer, re-cased copies and the rest as the recipe.
+
+    base (Config): The recipe, not interpolated.
+    RETURNS (Config): The variant.
+    """
+    out = copy.deepcopy(base)
+    out["paths"] = _paths(base, source=None)
+    for name in ("transformer", "ner"):
+        out["components"][name] = {"source": "${paths.source}"}
+    return out
+
+
 def mixed_variant(base: Config) -> Config:
     """configs/ner_mixed.cfg: the recipe trained on legal and general (news) documents mixed, one head.
 
@@ -248,6 +263,7 @@ VARIANTS: Dict[str, Callable[[Config], Config]] = {
     "ner_multitask.cfg": multitask_variant,
     "ner_adversarial.cfg": adversarial_variant,
     "ner_cnn.cfg": cnn_variant,
+    "ner_update.cfg": update_variant,
 }
 
 DESCRIPTIONS = {
@@ -274,6 +290,10 @@ pipeline only; names = [] ships both heads.""",
 ([initialize.after_init], spacy_domain_ner.training.adversarial; method "fgm" or "pgd").""",
     "ner_cnn.cfg": """Fast CPU NER for iteration and as a baseline: hash-embedding CNN tok2vec + transition-based NER,
 no transformer. Static vectors: --paths.vectors DIR --components.tok2vec.model.embed.include_static_vectors true.""",
+    "ner_update.cfg": """Continued training: the transformer and ner of a trained pipeline ([paths.source], e.g. the
+calibrated pipeline the package was built from) trained further on [paths.train], the training
+corpus with the reviewers' corrections in it (import-corrections --merged). A label the source's
+ner lacks is added when training first meets it (spaCy grows the output layer).""",
 }
 
 
