@@ -12,6 +12,7 @@ import pytest
 import spacy
 import torch
 from spacy.language import Language
+from threadpoolctl import threadpool_info, threadpool_limits
 from typer.testing import CliRunner
 
 import spacy_domain_ner.annotation.local_executor as local_executor_module
@@ -398,14 +399,21 @@ def test_threads_are_shared_out_among_the_processes(ruler, monkeypatch):
     assert LocalExecutor(model=ruler).threads is None  # one process: torch's own default
     assert LocalExecutor(model=ruler, n_process=2).threads == 4
     before = torch.get_num_threads()
+    blas = threadpool_limits(limits=None, user_api="blas")  # the BLAS threads now, restored below
+
+    def blas_threads():
+        return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+
     try:
         with LocalExecutor(model=ruler, threads=1):
-            assert torch.get_num_threads() == 1
+            assert torch.get_num_threads() == 1 and blas_threads() == {1}
         torch.set_num_threads(before)
+        blas.restore_original_limits()
         local_executor_module._init_worker(ruler, [], 5000, 1)  # what a pool process runs first
-        assert torch.get_num_threads() == 1 and "nlp" in local_executor_module._WORKER
+        assert torch.get_num_threads() == 1 and blas_threads() == {1} and "nlp" in local_executor_module._WORKER
     finally:
         torch.set_num_threads(before)
+        blas.restore_original_limits()
         local_executor_module._WORKER.clear()
 
 

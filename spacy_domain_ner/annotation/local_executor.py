@@ -1,9 +1,9 @@
 """The local engine of `annotate`: one process, or a spawn pool of CPU processes that load the pipeline
 once each, fed a bounded window of batches and read back in order.
 
-Each pool process gets its share of the CPUs as torch threads: torch would start as many threads as
-the machine has cores in every process, and on 2 cores two processes of 2 threads each annotated
-at 0.55x the speed of one process (`docs/lab/speed.md`).
+Each pool process gets its share of the CPUs as torch and BLAS threads: torch (and numpy's BLAS)
+would start as many threads as the machine has cores in every process, and on 2 cores two
+processes of 2 threads each annotated at 0.42x the speed of one process (`docs/lab/speed.md`).
 """
 import os
 from collections import deque
@@ -41,8 +41,11 @@ def threads_per_process(n_process: int, threads: Optional[int] = None) -> int:
     return max(1, available_cpus() // n_process)
 
 
-def set_torch_threads(threads: int) -> None:
-    """Set torch's intra-op threads, where torch is installed (a pipeline without it has none to set)."""
+def set_threads(threads: int) -> None:
+    """Set the threads of numpy's BLAS and of torch (where torch is installed) in this process."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads, user_api="blas")
     try:
         import torch
     except ImportError:
@@ -53,7 +56,7 @@ def set_torch_threads(threads: int) -> None:
 def _init_worker(model: str, code_paths: Sequence[Path], max_chars: int, threads: int) -> None:
     # A load error is kept and raised by the first task, so the driver sees it (not a broken pool).
     try:
-        set_torch_threads(threads)
+        set_threads(threads)
         _WORKER["nlp"] = load_pipeline(model, code_paths=code_paths)
         check_max_chars(_WORKER["nlp"], max_chars)
     except Exception as err:
@@ -75,8 +78,8 @@ class LocalExecutor:
     batch_size (int): The nlp.pipe batch size.
     max_chars (int): The longest chunk, checked against the pipeline's max_length.
     code_paths (Sequence[Path]): Python files to import before loading.
-    threads (Optional[int]): Torch threads per process; None: the available CPUs divided among the
-        processes (one process: torch's own default).
+    threads (Optional[int]): Torch and BLAS threads per process; None: the available CPUs divided
+        among the processes (one process: the libraries' own defaults).
     """
 
     def __init__(
@@ -96,7 +99,7 @@ class LocalExecutor:
     def __enter__(self) -> "LocalExecutor":
         if self.n_process == 1:
             if self.threads is not None:
-                set_torch_threads(self.threads)
+                set_threads(self.threads)
             self.nlp = load_pipeline(self.model, gpu_id=self.gpu_id, code_paths=self.code_paths)
             check_max_chars(self.nlp, self.max_chars)
         else:

@@ -21,7 +21,7 @@ def annotate_cli(
     max_chars: int = typer.Option(100_000, "--max-chars", help="Longer texts are annotated in chunks of at most this"),
     n_process: int = typer.Option(1, "--n-process", help="CPU processes (local engine)"),
     threads: Optional[int] = typer.Option(
-        None, "--threads", help="Torch threads per process (local engine; default: the CPUs divided among the processes)"
+        None, "--threads", help="Torch and BLAS threads per process (local engine; default: the CPUs divided among the processes)"
     ),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU to batch on (local engine, one process); -1: CPU"),
     engine: str = typer.Option("local", "--engine", help="local, or ray (needs the ray extra of spacy-domain-ner)"),
