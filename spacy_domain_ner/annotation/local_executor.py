@@ -27,7 +27,7 @@ def available_cpus() -> int:
 
 
 def threads_per_process(n_process: int, threads: Optional[int] = None) -> int:
-    """Torch threads for each of `n_process` processes: `threads` if given, else the available
+    """Torch and BLAS threads for each of `n_process` processes: `threads` if given, else the available
     CPUs divided among the processes (at least 1).
 
     n_process (int): Processes that run side by side.
