@@ -9,7 +9,7 @@ from spacy.training import Example
 from thinc.api import Model, concatenate
 
 from spacy_domain_ner.models.case_features import build_case_tok2vec, case_aware_listener
-from spacy_domain_ner.models.memo import MAX_ENTRIES, Memo, memo_of, memoized_forward
+from spacy_domain_ner.models.memo import MAX_ENTRIES, Memo, keeping_predictions, memo_of, memoized_forward
 
 from conftest import LEGAL_TEXTS, save_tiny_bert
 
@@ -33,14 +33,18 @@ def test_second_prediction_on_the_same_docs_is_reused_once():
     docs = [nlp("Acme Inc. sued."), nlp("The Fund")]
     calls = []
     model = _memoized(calls)
-    first = model.predict(docs)
+    model.predict(docs)
+    model.predict(docs)
+    assert calls == [2, 2]  # outside keeping_predictions nothing is kept
+    with keeping_predictions(model):
+        first = model.predict(docs)
     second = model.predict(docs)
-    assert calls == [2]  # computed once
+    assert calls == [2, 2, 2]  # computed once
     assert all(numpy.array_equal(a, b) for a, b in zip(first, second))
     third = model.predict(docs)  # the memo served its one reuse
-    assert calls == [2, 2]
+    assert calls == [2, 2, 2, 2]
     assert not numpy.array_equal(first[0], third[0])
-    assert memo_of(model).hits == 1
+    assert memo_of(model).hits == 1 and memo_of(model).keeping == 0
 
 
 def test_other_docs_a_new_transformer_output_or_training_miss():
@@ -49,18 +53,23 @@ def test_other_docs_a_new_transformer_output_or_training_miss():
     docs = [nlp("Acme Inc. sued.")]
     calls = []
     model = _memoized(calls)
-    model.predict(docs)
+    with keeping_predictions(model):
+        model.predict(docs)
     model.predict([nlp("Acme Inc. sued.")])  # equal text, another Doc
     assert calls == [1, 1]
     docs[0]._.trf_data = object()  # the transformer ran again on this Doc
     model.predict(docs)
     assert calls == [1, 1, 1]
-    outputs, backprop = model.begin_update(docs)  # training computes and clears the memo
-    assert calls == [1, 1, 1, 1] and backprop(outputs) == []
+    with keeping_predictions(model):
+        model.predict(docs)
+        outputs, backprop = model.begin_update(docs)  # training computes and clears the memo
+    assert calls == [1, 1, 1, 1, 1] and backprop(outputs) == []
     model.predict(docs)
-    assert len(calls) == 5
+    assert len(calls) == 6
+    with keeping_predictions(model):
+        model.predict(docs)
     _, backprop = model(docs, is_train=False)  # the hit
-    assert len(calls) == 5
+    assert len(calls) == 7
     with pytest.raises(ValueError, match="no backward pass"):
         backprop([])
 
@@ -70,8 +79,9 @@ def test_keeps_a_batch_worth_of_parts_and_forgets_the_oldest():
     parts = [[nlp(f"Doc {i}")] for i in range(MAX_ENTRIES + 1)]
     calls = []
     model = _memoized(calls)
-    for part in parts:
-        model.predict(part)
+    with keeping_predictions(model):
+        for part in parts:
+            model.predict(part)
     for part in parts[1:]:  # all but the oldest come back from the memo
         model.predict(part)
     assert len(calls) == MAX_ENTRIES + 1
@@ -105,12 +115,14 @@ def test_confidence_and_ner_compute_the_tok2vec_once(tmp_path, one_torch_thread)
         nlp.update(examples, sgd=optimizer, losses={})
         optimizer.step_schedules()
     texts = [t for t, _ in LEGAL_TEXTS] * 3
-    plain = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in nlp.pipe(texts, batch_size=4)]
-    nlp.add_pipe("entity_confidence", before="ner")
     memo = memo_of(next(n for n in nlp.get_pipe("ner").model.walk() if n.name == "case_aware_listener"))
+    plain = [[(e.start, e.end, e.label_) for e in doc.ents] for doc in nlp.pipe(texts, batch_size=4)]
+    assert not any(memo.entries.values())  # ner alone keeps nothing
+    nlp.add_pipe("entity_confidence", before="ner")
     hits = memo.hits
     docs = list(nlp.pipe(texts, batch_size=4))
     assert [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs] == plain
     assert all(ent._.confidence is not None for doc in docs for ent in doc.ents)
     # every prediction of ner took the replay's output: one hit per part of each batch of 4 (parts of 2)
     assert memo.hits - hits == len(texts) // 2 + len(texts) % 2
+    assert not any(memo.entries.values())  # each kept output was taken

@@ -25,6 +25,8 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import minibatch
 
+from ..models.memo import keeping_predictions
+
 AGGREGATES = ("gmean", "min")
 # Per entity: (start, end, label, [(valid actions' scores, index of the chosen one) per token]).
 EntityScores = Tuple[int, int, str, List[Tuple[numpy.ndarray, int]]]
@@ -67,7 +69,8 @@ def greedy_entity_scores(ner: Any, docs: Sequence[Doc]) -> List[List[EntityScore
     moves = ner.moves
     names = [moves.get_class_name(i) for i in range(moves.n_moves)]
     docs = list(docs)
-    step = ner.model.predict(docs)
+    with keeping_predictions(ner.model):  # its tok2vec output, for `ner` on the same Docs next
+        step = ner.model.predict(docs)
     states = moves.init_batch(docs)
     # per doc: token index -> (valid scores, chosen index among them, action name)
     actions: List[Dict[int, Tuple[numpy.ndarray, int, str]]] = [{} for _ in docs]

@@ -3,16 +3,19 @@
 The `entity_confidence` component replays the NER's greedy path right before `ner` parses the
 same Docs, and both start with the NER's tok2vec (the transformer listener and the cased CNN),
 a pure function of the Docs and the weights: computed twice, it was half of what the confidence
-costs (`docs/lab/speed.md`). A node whose forward is `memoized_forward` keeps the outputs of its
-last few predictions (`MAX_ENTRIES`: spaCy's parser predicts a batch in four parts, and the
-replay is batched the same way) with the Docs each was computed for; a prediction on the same
-Doc objects (same lengths, same transformer output on them) takes that output and removes it, so
-an output serves two calls at most, and a Doc that went through the transformer again misses.
+costs (`docs/lab/speed.md`). Inside `keeping_predictions(model)` (the replay), a node whose
+forward is `memoized_forward` keeps the outputs of its predictions (the last `MAX_ENTRIES`:
+spaCy's parser predicts a batch in four parts, and the replay is batched the same way) with the
+Docs each was computed for; a later prediction on the same Doc objects (same lengths, same
+transformer output on them) takes that output and removes it, so an output serves two calls at
+most, a Doc that went through the transformer again misses, and a pipeline without the replay
+keeps nothing.
 A training forward clears the memo, since the weights are about to change. Weights loaded into
 the same model between the two calls (`from_bytes`) are not seen: load before predicting.
 """
 from collections import OrderedDict
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc
 from thinc.api import Model
@@ -31,6 +34,7 @@ class Memo:
         # node id -> key -> (the Docs (held so that their ids are not reused), the outputs), oldest first
         self.entries: Dict[int, "OrderedDict[DocsKey, Tuple[List[Doc], Any]]"] = {}
         self.hits = 0
+        self.keeping = 0  # > 0 inside keeping_predictions: predictions are kept
 
 
 def docs_key(docs: Sequence[Doc]) -> DocsKey:
@@ -47,7 +51,7 @@ def memoized_forward(model: Model, docs: List[Doc], is_train: bool, *, forward: 
     docs (List[Doc]): Its input.
     is_train (bool): A training forward always computes, and clears the memo.
     forward (Forward): The node's own forward function.
-    memo (Memo): Where the last predictions are kept.
+    memo (Memo): Where the predictions are kept (only inside `keeping_predictions`).
     RETURNS (Tuple[Any, Callable]): The outputs and the backprop callback (a memo hit has none).
     """
     if is_train:
@@ -60,10 +64,28 @@ def memoized_forward(model: Model, docs: List[Doc], is_train: bool, *, forward: 
         memo.hits += 1
         return list(entry[1]), _no_backprop
     outputs, backprop = forward(model, docs, is_train)
-    kept[key] = (list(docs), outputs)
-    while len(kept) > MAX_ENTRIES:
-        kept.popitem(last=False)
+    if memo.keeping:
+        kept[key] = (list(docs), outputs)
+        while len(kept) > MAX_ENTRIES:
+            kept.popitem(last=False)
     return list(outputs), backprop
+
+
+@contextmanager
+def keeping_predictions(model: Model) -> Iterator[None]:
+    """Within the block, the memoized nodes of `model` keep their predictions for a later
+    prediction on the same Docs (the replay, for `ner` after it).
+
+    model (Model): E.g. the NER component's model.
+    """
+    memos = [memo for memo in (memo_of(node) for node in model.walk()) if memo is not None]
+    for memo in memos:
+        memo.keeping += 1
+    try:
+        yield
+    finally:
+        for memo in memos:
+            memo.keeping -= 1
 
 
 def memo_of(model: Model) -> Optional[Memo]:
