@@ -1,4 +1,4 @@
-"""Inference memo: the second of two consecutive predictions on the same Docs reuses the first.
+"""Inference memo: a prediction made during the confidence replay serves the next one on the same Docs.
 
 The `entity_confidence` component replays the NER's greedy path right before `ner` parses the
 same Docs, and both start with the NER's tok2vec (the transformer listener and the cased CNN),
@@ -9,8 +9,7 @@ spaCy's parser predicts a batch in four parts, and the replay is batched the sam
 Docs each was computed for; a later prediction on the same Doc objects (same lengths, same
 transformer output on them) takes that output and removes it, so an output serves two calls at
 most, a Doc that went through the transformer again misses, and a pipeline without the replay
-keeps nothing.
-A training forward clears the memo, since the weights are about to change. Weights loaded into
+keeps nothing. A training forward clears the memo, since the weights are about to change. Weights loaded into
 the same model between the two calls (`from_bytes`) are not seen: load before predicting.
 """
 from collections import OrderedDict
