@@ -74,7 +74,7 @@ def _case_variant(doc: Doc, start: int, letters: str, capitals: Set[int]) -> int
 
 
 def _string_matches(doc: Doc, taken: List[bool], *, min_chars: int, require_upper: bool,
-                    allowed: Optional[Set[str]], case_insensitive: bool, min_share: float = 0.0) -> List[Scored]:
+                    allowed: Optional[Set[str]], case_insensitive: bool, min_share: float) -> List[Scored]:
     """The exact-string (and case-variant) mentions of the Doc's entity strings; a string spreads only
     when the pipeline labelled at least `min_share` of its mentions itself."""
     # key: (False, token texts) for the exact string; (True, (its letters without spaces, its first word),
@@ -222,7 +222,7 @@ class EntityConsistency:
 
     def __init__(self, name: str, *, min_chars: int, require_upper: bool, labels: Optional[List[str]],
                  case_insensitive_names: bool, label_short_forms: bool, label_tickers: bool,
-                 label_generic_short_forms: bool, min_share: float = 0.5) -> None:
+                 label_generic_short_forms: bool, min_share: float) -> None:
         if isinstance(min_chars, bool) or not isinstance(min_chars, int) or min_chars < 1:
             raise ValueError(f"min_chars must be an integer >= 1, not {min_chars!r}")
         flags = {"require_upper": require_upper, "case_insensitive_names": case_insensitive_names,
