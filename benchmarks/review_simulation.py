@@ -132,15 +132,14 @@ def simulate(train: Path, dev: Path, output: Path, *, config: Path, budgets: Seq
              start_share: float, seed: int, update_steps: int, overrides: Sequence[str]) -> Dict[str, Any]:
     """Run the simulation (module docstring) and write OUTPUT.json, .md and .png. RETURNS the result."""
     import spacy
-    from spacy.tokens import DocBin
 
     from spacy_domain_ner.cli.compare import compare_files
+    from spacy_domain_ner.evaluation.evaluate import load_gold
 
     if "random" not in strategies:
         raise ValueError("the strategies must include random, the baseline every row is compared with")
     work = output.parent / f"{output.name}_work"
-    nlp_blank = spacy.blank("en")
-    groups = group_docs(list(DocBin().from_disk(train).get_docs(nlp_blank.vocab)))
+    groups = group_docs(load_gold(train))
     start_ids, pool = split_groups(list(groups), share=start_share, seed=seed)
     start_path = write_docbin([doc for i in start_ids for doc in groups[i]], work / "start.spacy")
     python = [sys.executable, "-m", "spacy_domain_ner"]
@@ -157,6 +156,7 @@ def simulate(train: Path, dev: Path, output: Path, *, config: Path, budgets: Seq
     nlp = spacy.load(start_model / "model-best")
     nlp.add_pipe("entity_confidence", before="ner")
     records = pool_records(nlp, groups, pool)
+    gold = {record["id"]: record["gold"] for record in records}
     rows: List[Dict[str, Any]] = []
     for budget in budgets:
         metrics_by_strategy: Dict[str, Path] = {}
@@ -172,7 +172,7 @@ def simulate(train: Path, dev: Path, output: Path, *, config: Path, budgets: Seq
             metrics_by_strategy[strategy] = score(model / "model-best", name)
             f = json.loads(metrics_by_strategy[strategy].read_text(encoding="utf8"))["ents_f"] or 0.0
             rows.append({"strategy": strategy, "budget": budget, "documents": chosen,
-                         "entities": sum(r["gold"] for r in records if r["id"] in set(chosen)), "f": f, "cpu_seconds": seconds})
+                         "entities": sum(gold[i] for i in chosen), "f": f, "cpu_seconds": seconds})
         compared = compare_files([metrics_by_strategy["random"]] + [metrics_by_strategy[s] for s in strategies if s != "random"])
         for strategy, against in zip([s for s in strategies if s != "random"], compared["rows"]):
             next(r for r in rows if r["strategy"] == strategy and r["budget"] == budget)["against_random"] = against

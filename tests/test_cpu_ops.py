@@ -1,12 +1,13 @@
 """Tests of spacy_domain_ner.models.cpu_ops: the pipeline's CPU thinc layers multiply through numpy."""
+import pytest
 import spacy
 from spacy.training import Example
 from spacy.util import registry
 from thinc.api import Model, NumpyOps, Ops
 
-from spacy_domain_ner.models.cpu_ops import numpy_matmul_v1, use_numpy_matmul
+from spacy_domain_ner.models.cpu_ops import numpy_matmul_v1, set_cpu_ops, use_numpy_matmul
 
-from conftest import LEGAL_TEXTS
+from conftest import LEGAL_TEXTS, load_benchmark
 
 
 def _trained_ner():
@@ -34,6 +35,8 @@ def test_cpu_layers_lose_blis_and_keep_their_entities(one_torch_thread):
     assert type(other.ops) is Ops
     nlp.get_pipe("ner").model.layers.pop()
     assert [[(e.start, e.end, e.label_) for e in doc.ents] for doc in nlp.pipe(texts)] == before
+    set_cpu_ops(nlp, NumpyOps())  # back to BLIS, as benchmarks/cpu_matmul.py compares
+    assert all(n.ops.use_blis for n in nodes)
 
 
 def test_registered_callback_applies_at_creation_and_load(tmp_path):
@@ -44,3 +47,12 @@ def test_registered_callback_applies_at_creation_and_load(tmp_path):
     loaded = spacy.load(tmp_path / "model")
     ops = [n.ops for n in loaded.get_pipe("ner").model.walk()]
     assert ops and all(isinstance(o, NumpyOps) and not o.use_blis for o in ops)
+
+
+def test_benchmark_counts_differing_entities_and_confidence_changes():
+    bench = load_benchmark("cpu_matmul")
+    blis = [[(0, 4, "ORG", 0.9), (10, 14, "LOC", None)], [(2, 5, "PER", 0.5)]]
+    numpy_ = [[(0, 4, "ORG", 0.8999), (10, 14, "LOC", 0.7)], [(2, 6, "PER", 0.5)]]
+    result = bench.compare(blis, numpy_)
+    assert result["entities"] == 3 and result["differing"] == 2
+    assert result["largest_confidence_change"] == pytest.approx(0.0001)

@@ -18,10 +18,11 @@ from thinc.api import Model, NumpyOps
 NUMPY_MATMUL_OPS = NumpyOps(use_blis=False)
 
 
-def use_numpy_matmul(nlp: Language) -> Language:
-    """Give the CPU thinc layers of every component a NumpyOps that multiplies through numpy.
+def set_cpu_ops(nlp: Language, ops: NumpyOps) -> Language:
+    """Give the CPU thinc layers (NumpyOps) of every component `ops`; layers on a GPU stay as they are.
 
     nlp (Language): The pipeline, changed in place.
+    ops (NumpyOps): E.g. `NUMPY_MATMUL_OPS`, or `NumpyOps()` (BLIS) to compare with it.
     RETURNS (Language): The same pipeline.
     """
     for _, component in nlp.components:
@@ -29,9 +30,18 @@ def use_numpy_matmul(nlp: Language) -> Language:
         if not isinstance(model, Model):
             continue
         for node in model.walk():
-            if isinstance(node.ops, NumpyOps) and node.ops.use_blis:
-                node.ops = NUMPY_MATMUL_OPS
+            if isinstance(node.ops, NumpyOps):
+                node.ops = ops
     return nlp
+
+
+def use_numpy_matmul(nlp: Language) -> Language:
+    """Give the CPU thinc layers of every component a NumpyOps that multiplies through numpy.
+
+    nlp (Language): The pipeline, changed in place.
+    RETURNS (Language): The same pipeline.
+    """
+    return set_cpu_ops(nlp, NUMPY_MATMUL_OPS)
 
 
 @registry.callbacks("spacy_domain_ner.numpy_matmul.v1")
