@@ -2,8 +2,8 @@
 
 On CPU, thinc's NumpyOps multiplies through BLIS, one thread; numpy's OpenBLAS uses the threads it
 is given, and for the NER's shapes (thousands of tokens times 480 inputs times 288 or 384 outputs:
-the cased CNN and the NER's input layer) it was about 3x faster on 2 cores, which halved the
-confidence replay's time (`docs/lab/speed.md`). `spacy_domain_ner.numpy_matmul.v1`, the recipe's
+the cased CNN and the NER's input layer) one product took a fifth of BLIS's time on 2 cores, and
+the confidence replay about half (`benchmarks/cpu_matmul.py`, `docs/lab/speed.md`). `spacy_domain_ner.numpy_matmul.v1`, the recipe's
 `[nlp.after_pipeline_creation]` callback, gives every thinc layer of the pipeline that runs on the
 CPU through BLIS a NumpyOps without BLIS, when the pipeline is created, trained or loaded. Layers on
 a GPU (CupyOps) and the transformer (PyTorch) are left as they are. The products differ from BLIS's
